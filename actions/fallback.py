@@ -1,0 +1,45 @@
+"""What the assistant says when it does not understand, or cannot help."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.context import language_of, programme_of, user_text
+from bot import unanswered
+
+
+def _record(tracker: Tracker, reason: str) -> None:
+    programme = programme_of(tracker)
+    unanswered.record(user_text(tracker), language_of(tracker), reason, programme.id if programme else None)
+
+
+class ActionFallback(Action):
+    """Not understood: says so in the user's language, offers the menu and an advisor."""
+
+    def name(self) -> Text:
+        """Action name used in the domain."""
+        return "action_fallback"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict]:
+        """Records the question for staff, apologises, counts consecutive fallbacks."""
+        _record(tracker, "fallback")
+        dispatcher.utter_message(response="utter_fallback")
+        count = (tracker.get_slot("fallback_count") or 0) + 1
+        return [SlotSet("fallback_count", count)]
+
+
+class ActionOutOfScope(Action):
+    """Out of scope: says what the assistant covers, keeps the question for staff."""
+
+    def name(self) -> Text:
+        """Action name used in the domain."""
+        return "action_out_of_scope"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict]:
+        """Records the question and answers with the scope and the menu."""
+        _record(tracker, "out_of_scope")
+        dispatcher.utter_message(response="utter_out_of_scope")
+        return []

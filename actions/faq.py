@@ -1,0 +1,84 @@
+"""Answering FAQ questions with the user's programme facts, asking the country once if needed."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.context import entity, programme_of
+from bot import faq, profiles
+from bot import programme as programmes
+from bot.phone import country_of
+
+
+def topic_of(tracker: Tracker) -> Optional[str]:
+    """The FAQ topic of the latest message: from a menu button, else the response selector."""
+    topic = entity(tracker, "faq_topic")
+    if not topic:
+        selector = ((tracker.latest_message or {}).get("response_selector") or {}).get("faq") or {}
+        key = ((selector.get("response") or {}).get("intent_response_key")) or ""
+        topic = key.split("/", 1)[1] if key.startswith("faq/") else None
+    return topic if topic in faq.TOPICS else None
+
+
+def utter_answer(dispatcher: CollectingDispatcher, topic: str, programme: programmes.Programme) -> None:
+    """Sends the answer to `topic` with `programme`'s facts."""
+    key, variables = faq.answer(topic, programme)
+    dispatcher.utter_message(response=key, **variables)
+
+
+def country_choices() -> List[Dict[str, str]]:
+    """One button per country the assistant serves."""
+    return [{"title": f"country@{c}", "payload": '/choose_country{"country":"%s"}' % c}
+            for c in programmes.countries()]
+
+
+class ActionAnswerFaq(Action):
+    """Answers a `faq/<topic>` question."""
+
+    def name(self) -> Text:
+        """Action name used in the domain."""
+        return "action_answer_faq"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict]:
+        """Utters the answer, or asks the user's country first when the answer depends on it."""
+        topic = topic_of(tracker)
+        if topic is None:
+            dispatcher.utter_message(response="utter_fallback")
+            return []
+        programme = programme_of(tracker)
+        events: List[Dict] = []
+        if programme is None:
+            country = country_of(tracker.sender_id)
+            programme = programmes.for_country(country) if country else None
+            if programme is not None:
+                events.append(SlotSet("country", programme.country))
+        if programme is None and faq.needs_country(topic):
+            dispatcher.utter_message(response="utter_ask_country", choices=country_choices())
+            return [SlotSet("pending_topic", topic)]
+        utter_answer(dispatcher, topic, programme or programmes.default())
+        return events
+
+
+class ActionChooseCountry(Action):
+    """Remembers the user's country, then answers the question that was waiting for it."""
+
+    def name(self) -> Text:
+        """Action name used in the domain."""
+        return "action_choose_country"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict]:
+        """Sets `country` and answers `pending_topic`."""
+        country = (entity(tracker, "country") or "").upper()
+        programme = programmes.for_country(country)
+        if programme is None or programme.country != country:
+            dispatcher.utter_message(response="utter_ask_country", choices=country_choices())
+            return []
+        profiles.remember(tracker.sender_id, tracker.get_latest_input_channel(), country=country)
+        dispatcher.utter_message(response="utter_country_set", country=country)
+        pending = tracker.get_slot("pending_topic")
+        if pending in faq.TOPICS:
+            utter_answer(dispatcher, pending, programme)
+        return [SlotSet("country", country), SlotSet("pending_topic", None)]

@@ -1,0 +1,1 @@
+"""The returnee assistant's core package."""

@@ -1,0 +1,1 @@
+"""Rasa NLU pipeline components of the returnee assistant."""

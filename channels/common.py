@@ -1,0 +1,41 @@
+"""What every channel does the same way once it has parsed a request."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+from sanic.request import Request
+
+from bot.menus import payload_for_reply
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT_LENGTH = 4096
+
+
+def agent_of(request: Request) -> Optional[Any]:
+    """The Rasa agent serving this request, if the server has one loaded."""
+    return getattr(request.app.ctx, "agent", None)
+
+
+async def resolve_numbered_reply(request: Request, sender_id: str, text: str) -> str:
+    """Replaces a numbered answer to the latest menu ("2") by that button's payload."""
+    agent = agent_of(request)
+    if agent is None or not text or len(text) > 6:
+        return text
+    try:
+        tracker = await agent.tracker_store.retrieve(sender_id)
+    except Exception:  # a broken store must not stop the message; it is parsed as typed
+        logger.exception("could not read the conversation to resolve a numbered reply")
+        return text
+    if tracker is None:
+        return text
+    return payload_for_reply(text, list(tracker.events)) or text
+
+
+def clean_text(text: Any) -> str:
+    """User text as the assistant processes it: a string, control characters removed, bounded."""
+    if not isinstance(text, str):
+        return ""
+    text = "".join(ch for ch in text if ch in "\n\t" or ord(ch) >= 32 and not 0x7F <= ord(ch) < 0xA0)
+    return text[:MAX_TEXT_LENGTH].strip()

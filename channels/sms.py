@@ -1,0 +1,249 @@
+"""SMS text: GSM-7 or UCS-2 encoding, segment counts, and pages that fit a segment budget.
+
+An SMS segment carries 160 GSM-7 characters or 70 UCS-2 code units; a message of several
+segments spends some on the concatenation header, leaving 153 and 67. Arabic, Farsi, Pashto
+and Urdu need UCS-2; English and most French fit GSM-7 once typographic punctuation is
+replaced. A reply longer than the budget is cut at a sentence into pages; every page but the
+last ends with the "reply MORE" hint, and the numbered menu stays whole on the last page.
+
+`python -m channels.sms report` prints the median and worst segment count per language over
+every catalog response, rendered and shaped as the SMS channel sends it.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import List, Sequence
+
+MAX_SEGMENTS = 3
+GSM7_SINGLE, GSM7_MULTI = 160, 153
+UCS2_SINGLE, UCS2_MULTI = 70, 67
+
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")  # each costs two septets (escape + character)
+
+_TYPOGRAPHY = str.maketrans({
+    "‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "`": "'", "´": "'",
+    "“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "«": '"', "»": '"',
+    "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "―": "-", "−": "-",
+    "\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " ", "\u2002": " ", "\u2003": " ",
+    "•": "-", "·": "-",
+    "\u200b": None, "\u200c": None, "\u200d": None, "\u200e": None, "\u200f": None,
+    "\u2066": None, "\u2067": None, "\u2068": None, "\u2069": None, "\u061c": None, "\ufeff": None,
+})
+_ELLIPSIS = "…"
+_GUILLEMETS = re.compile(r"«\s*|\s*»")  # French « x » becomes "x", not " x "
+_LIGATURES = {"œ": "oe", "Œ": "OE", "ç": "c"}  # GSM-7 has Ç but not ç
+
+# A page may end after a sentence (also Arabic ؟ and Urdu ۔) or at a line break.
+_BREAK = re.compile(r"(?<=[.!?…؟۔])\s+|\n+")
+
+
+def is_gsm7(text: str) -> bool:
+    """Whether every character of `text` has a GSM-7 code."""
+    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+
+
+def _fold(ch: str) -> str:
+    if ch in GSM7_BASIC or ch in GSM7_EXTENSION:
+        return ch
+    if ch in _LIGATURES:
+        return _LIGATURES[ch]
+    base = unicodedata.normalize("NFD", ch)[0]
+    return base if base != ch and base in GSM7_BASIC else ch
+
+
+def prefer_gsm7(text: str) -> str:
+    """`text` in GSM-7 when the language allows it; otherwise `text` unchanged.
+
+    Typographic quotes, dashes, spaces and ellipses become plain ones, and a Latin letter GSM-7
+    lacks becomes its base letter (French ê, ç, û: e, c, u; é, è, à, ù are GSM-7 and stay). A
+    text in Arabic script needs UCS-2 anyway, where none of this saves anything, so it is kept.
+    """
+    plain = _GUILLEMETS.sub('"', text).translate(_TYPOGRAPHY).replace(_ELLIPSIS, "...")
+    plain = "".join(_fold(ch) for ch in plain)
+    return plain if is_gsm7(plain) else text
+
+
+def encoding(text: str) -> str:
+    """"GSM-7" or "UCS-2": the encoding a carrier uses for `text`."""
+    return "GSM-7" if is_gsm7(text) else "UCS-2"
+
+
+def _costs(text: str) -> List[int]:
+    if is_gsm7(text):
+        return [2 if ch in GSM7_EXTENSION else 1 for ch in text]
+    return [2 if ord(ch) > 0xFFFF else 1 for ch in text]  # UTF-16 code units
+
+
+def segments(text: str) -> int:
+    """How many SMS segments `text` takes (an escape pair or a surrogate pair is never split)."""
+    gsm = is_gsm7(text)
+    single, multi = (GSM7_SINGLE, GSM7_MULTI) if gsm else (UCS2_SINGLE, UCS2_MULTI)
+    costs = _costs(text)
+    if sum(costs) <= single:
+        return 1
+    count, used = 1, 0
+    for cost in costs:
+        if used + cost > multi:
+            count, used = count + 1, 0
+        used += cost
+    return count
+
+
+def fits(text: str, budget: int = MAX_SEGMENTS) -> bool:
+    """Whether `text` takes at most `budget` segments."""
+    return segments(text) <= budget
+
+
+def _pieces(text: str) -> List[str]:
+    """`text` cut after each sentence and line, each piece keeping its trailing separator."""
+    pieces, start = [], 0
+    for match in _BREAK.finditer(text):
+        pieces.append(text[start:match.end()])
+        start = match.end()
+    if start < len(text):
+        pieces.append(text[start:])
+    return [p for p in pieces if p]
+
+
+def _smaller(piece: str) -> List[str]:
+    """A piece too long for one page, cut into lines, else words, else characters."""
+    for pattern in (r"(?<=\n)", r"(?<=\s)"):
+        parts = [p for p in re.split(pattern, piece) if p]
+        if len(parts) > 1:
+            return parts
+    middle = max(1, len(piece) // 2)
+    return [piece[:middle], piece[middle:]]
+
+
+def paginate(text: str, more_hint: str, tail: str = "", budget: int = MAX_SEGMENTS) -> List[str]:
+    """`text` (then `tail`, such as a numbered menu, kept whole when it fits) as pages of at most
+    `budget` segments each; every page but the last ends with `more_hint` on its own line."""
+    whole = "\n".join(part for part in (text.strip(), tail.strip()) if part)
+    if fits(whole, budget):
+        return [whole]
+    pieces = _pieces(text.strip()) + (["\n" + tail.strip()] if tail.strip() else [])
+    if pieces:
+        pieces[-1] = pieces[-1].rstrip()
+    pages: List[str] = []
+    current = ""
+    index = 0
+    while index < len(pieces):
+        rest = (current + "".join(pieces[index:])).strip()
+        if fits(rest, budget):
+            pages.append(rest)
+            return pages
+        candidate = current + pieces[index]
+        if fits(candidate.strip() + "\n" + more_hint, budget):
+            current, index = candidate, index + 1
+        elif current.strip():
+            pages.append(current.strip() + "\n" + more_hint)
+            current = ""
+        else:
+            pieces[index:index + 1] = _smaller(pieces[index])
+    if current.strip():
+        pages.append(current.strip())
+    return pages
+
+
+def summary(counts: Sequence[int]) -> tuple:
+    """(median, worst) of a list of segment counts."""
+    ordered = sorted(counts)
+    if not ordered:
+        return 0, 0
+    middle = len(ordered) // 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return median, ordered[-1]
+
+
+def _sample_variables(programme) -> dict:
+    """Realistic variables for every placeholder of the catalog, from one programme."""
+    import datetime as dt
+
+    from bot import calculator, faq
+
+    variables: dict = {}
+    for topic in faq.TOPICS:
+        variables.update(faq.answer(topic, programme)[1])
+    product = calculator.default_product(programme)
+    today = dt.date.today()
+    terms = calculator.terms_for(programme, product, programme.money(product["max_amount"]), 12,
+                                 product.get("frequency", "months"), today)
+    from bot.loans import build_schedule
+
+    schedule = build_schedule(terms)
+    variables.update(calculator.result(schedule, product, "months")[1])
+    office = programme.main_office
+    variables.update({
+        "rows": calculator.rows(schedule), "due": today.isoformat(), "first": today.isoformat(),
+        "example": str(product["min_amount"]), "country": programme.country,
+        "office": office["name"], "phone": office.get("phone", ""), "hours": office.get("hours", {}),
+        "next_open": dt.datetime.now(dt.timezone.utc).isoformat(), "minutes": 15, "days": 3,
+        "period": 1, "max": product["max_amount"], "min": product["min_amount"],
+    })
+    return variables
+
+
+_SAMPLES = {"money": "250", "number": "3", "percent": "5", "date": "2025-03-01", "country": "TN",
+            "datetime": "2025-03-01T09:00:00+00:00", "time": "09:00"}
+
+
+def _response_keys(language: str) -> List[tuple]:
+    """(key, is_plural) of every response of the catalog of `language`."""
+    from bot.i18n import translations
+
+    keys = {(k, False) if isinstance(k, str) else (k[0], True) for k in translations(language)._catalog}
+    return sorted(k for k in keys if k[0].startswith("utter_"))
+
+
+def report() -> str:
+    """Median and worst segment counts per language over every catalog response, as the SMS
+    channel sends them: whole (before paging), per message sent, and the most pages."""
+    import asyncio
+
+    from rasa.shared.core.events import SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot import programme as programmes
+    from bot.i18n import Renderer, available_languages, placeholders
+    from bot.nlg import CatalogNLG
+
+    import logging
+
+    logging.getLogger("bot.i18n").setLevel(logging.CRITICAL)
+    nlg = CatalogNLG()
+    lines = ["language  responses  whole median/worst  per message median/worst  max pages  UCS-2 share"]
+    for language in available_languages():
+        whole, sent, pages_max, ucs2 = [], [], 0, 0
+        for programme in programmes.load_all().values():
+            variables = _sample_variables(programme)
+            tracker = DialogueStateTracker.from_events(
+                "sms-report", [SlotSet("language", language), SlotSet("country", programme.country)])
+            for key, plural in _response_keys(language):
+                text = Renderer(language).gettext(key, 2 if plural else None)
+                used = {}
+                for placeholder in placeholders(text):
+                    name, _, spec = placeholder.partition(":")
+                    used[name] = variables.get(name, _SAMPLES.get(spec.split("=")[0], "Amina"))
+                message = asyncio.run(nlg.generate(key, tracker, "sms", **used))
+                pages = message.get("sms_pages") or [message["text"]]
+                whole.append(segments(message["text"]))
+                sent.extend(segments(page) for page in pages)
+                pages_max = max(pages_max, len(pages))
+                ucs2 += encoding(message["text"]) == "UCS-2"
+        (w_median, w_worst), (s_median, s_worst) = summary(whole), summary(sent)
+        lines.append(f"{language:<9} {len(whole):>9}  {w_median:>6g} / {w_worst:<10} {s_median:>10g} / {s_worst:<13}"
+                     f" {pages_max:>9}  {ucs2 / max(len(whole), 1):>10.0%}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] != ["report"]:
+        sys.exit("usage: python -m channels.sms report")
+    print(report())

@@ -1,0 +1,79 @@
+"""The web chat: a page served by the Rasa server itself and a JSON webhook behind it.
+
+`GET  /webhooks/webchat/`        the chat page (no CDN, works offline on a local network)
+`POST /webhooks/webchat/webhook` `{"sender": "...", "message": "...", "language": "fr-FR"}`
+                                 answers with the bot's messages, like Rasa's REST channel.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from channels.common import clean_text, resolve_numbered_reply
+
+logger = logging.getLogger(__name__)
+PAGE = Path(__file__).parent / "static" / "webchat.html"
+_SENDER = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+class WebChatOutput(CollectingOutputChannel):
+    """Collects the bot's messages to return them in the webhook's response."""
+
+    @classmethod
+    def name(cls) -> Text:
+        """The channel name NLG shaping and analytics see."""
+        return "webchat"
+
+
+class WebChatInput(InputChannel):
+    """The web chat page and its webhook."""
+
+    @classmethod
+    def name(cls) -> Text:
+        """URL prefix and channel name."""
+        return "webchat"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WebChatInput":
+        """The web chat needs no secret."""
+        return cls()
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """Routes of the page and the webhook."""
+        webchat = Blueprint("webchat_webhook", __name__)
+
+        @webchat.route("/", methods=["GET"])
+        async def page(request: Request) -> HTTPResponse:
+            return await response.file(str(PAGE), mime_type="text/html; charset=utf-8")
+
+        @webchat.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            try:
+                body = request.json
+            except Exception:
+                body = None
+            if not isinstance(body, dict):
+                return response.json({"error": "send a JSON object"}, status=400)
+            sender = body.get("sender")
+            if not isinstance(sender, str) or not _SENDER.match(sender):
+                return response.json({"error": "sender must be 8-64 letters, digits, - or _"}, status=400)
+            text = clean_text(body.get("message"))
+            if not text:
+                return response.json({"error": "message must be non-empty text"}, status=400)
+            text = await resolve_numbered_reply(request, sender, text)
+            hint = body.get("language")
+            metadata = {"language_hint": hint.split("-")[0].lower()} if isinstance(hint, str) else {}
+            collector = WebChatOutput()
+            await on_new_message(
+                UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata)
+            )
+            return response.json(collector.messages)
+
+        return webchat

@@ -1,0 +1,98 @@
+"""The repayment calculator in conversation, in each language, down to reminders."""
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from bot import calculator, reminders, storage
+from bot.i18n import Renderer
+from bot.loans import build_schedule
+from bot.programme import load_all
+from tests.conftest import say
+
+CASES = [
+    # language, phone prefix, programme, product, typed amount, typed term, amount, payments
+    ("en", "+21620", "sample-tn", "start", "2,000", "one year", Decimal(2000), 12),
+    ("fr", "+21621", "sample-tn", "start", "2.000", "18 mois", Decimal(2000), 18),
+    ("ar", "+21622", "sample-tn", "qard-hassan", "٥٠٠٠", "سنة", Decimal(5000), 12),
+    ("fa", "+9370", "sample-af", "murabaha", "۲۰ هزار", "۱۲ ماه", Decimal(20000), 12),
+    ("ps", "+9371", "sample-af", "murabaha", "۵۰۰۰۰", "یو کال", Decimal(50000), 12),
+    ("ur", "+92300", "sample-pk", "karobar", "2 lakh", "12 mahine", Decimal(200000), 12),
+]
+
+
+def expected_result(programme_id, product_id, amount, payments, language):
+    programme = load_all()[programme_id]
+    product = programme.loan_product(product_id)
+    frequency = product.get("frequency", "months")
+    today = dt.datetime.now(programme.timezone).date()
+    schedule = build_schedule(calculator.terms_for(programme, product, amount, payments, frequency, today))
+    key, variables = calculator.result(schedule, product, frequency)
+    return Renderer(language, programme.country, programme.currency).render(key, variables), schedule
+
+
+@pytest.mark.parametrize("language, prefix, programme_id, product_id, typed_amount, typed_term, amount, payments", CASES)
+async def test_a_conversation_reaches_the_right_schedule(assistant, language, prefix, programme_id, product_id,
+                                                         typed_amount, typed_term, amount, payments):
+    sender = f"{prefix}{uuid.uuid4().int % 10**7:07d}"
+    await say(assistant, sender, f'/choose_language{{"language":"{language}"}}')
+    replies = await say(assistant, sender, "/calculate_repayment")
+    assert replies[-1]["text"] == Renderer(language).gettext("utter_ask_loan_product")
+    assert replies[-1]["buttons"][-1]["title"] == Renderer(language).gettext("btn.dont_know")
+    await say(assistant, sender, f'/calculate_repayment{{"loan_product":"{product_id}"}}')
+    await say(assistant, sender, typed_amount)
+    replies = await say(assistant, sender, typed_term)
+    text, schedule = expected_result(programme_id, product_id, amount, payments, language)
+    assert replies[-1]["text"] == text
+    assert [b["payload"] for b in replies[-1]["buttons"]] == ["/show_schedule", "/set_reminder"]
+
+    replies = await say(assistant, sender, "/show_schedule")
+    assert len(replies[-1]["text"].splitlines()) == payments + 1
+
+    replies = await say(assistant, sender, "/set_reminder")
+    assert len(reminders.pending_for(sender)) == payments
+    replies = await say(assistant, sender, "/stop_reminders")
+    assert replies[-1]["text"] == Renderer(language).gettext("utter_reminders_stopped")
+    assert reminders.pending_for(sender) == []
+
+
+async def test_amounts_out_of_range_and_unreadable_answers_are_explained(assistant):
+    sender = f"+21629{uuid.uuid4().int % 10**6:06d}"
+    await say(assistant, sender, "hello", language_hint="en")
+    await say(assistant, sender, "/calculate_repayment")
+    await say(assistant, sender, '/calculate_repayment{"loan_product":"start"}')
+    replies = await say(assistant, sender, "a lot of money")
+    assert replies[0]["text"].startswith("I could not read that amount")
+    replies = await say(assistant, sender, "50000")
+    assert "10,000" in replies[0]["text"] and "1,000" in replies[0]["text"]  # the product's limits
+    replies = await say(assistant, sender, "3000")
+    assert replies[-1]["text"] == Renderer("en").gettext("utter_ask_loan_term")
+    replies = await say(assistant, sender, "10 years")
+    assert "24" in replies[0]["text"]
+    replies = await say(assistant, sender, "2 years")
+    assert "24 monthly payments" in replies[-1]["text"]
+
+
+async def test_forget_me_removes_everything(assistant, tracker_db):
+    sender = f"+21628{uuid.uuid4().int % 10**6:06d}"
+    await say(assistant, sender, "bonjour", language_hint="fr")
+    await say(assistant, sender, "/calculate_repayment")
+    await say(assistant, sender, '/calculate_repayment{"loan_product":"start"}')
+    await say(assistant, sender, "3000")
+    await say(assistant, sender, "12 mois")
+    await say(assistant, sender, "/set_reminder")
+    assert reminders.pending_for(sender)
+    replies = await say(assistant, sender, "/forget_me")
+    assert replies[-1]["text"] == Renderer("fr").gettext("utter_ask_forget_confirm")
+    replies = await say(assistant, sender, "/affirm")
+    assert replies[-1]["text"] == Renderer("fr").gettext("utter_forget_done")
+    with storage.engine().connect() as db:
+        for table in ("profiles", "reminders"):
+            count = db.execute(sa.text(f"select count(*) from {table} where sender_id = :s"), {"s": sender}).scalar()
+            assert count == 0, table
+    tracker_engine = sa.create_engine(f"sqlite:///{tracker_db}")
+    with tracker_engine.connect() as db:
+        count = db.execute(sa.text("select count(*) from events where sender_id = :s"), {"s": sender}).scalar()
+    assert count == 0

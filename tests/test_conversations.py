@@ -1,0 +1,106 @@
+"""Real conversations with the trained assistant, its action server and a SQLite tracker store."""
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from bot import storage
+from bot.i18n import Renderer
+from bot.menus import payload_for_reply
+from tests.conftest import load_assistant, say
+
+
+def new_sender() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+def text_of(key: str, language: str) -> str:
+    return Renderer(language).gettext(key)
+
+
+async def test_first_contact_offers_the_language_menu_preselected_from_the_hint(assistant):
+    replies = await say(assistant, new_sender(), "hello", language_hint="fr")
+    assert replies[0]["text"] == text_of("utter_language_menu", "fr")
+    assert [b["payload"] for b in replies[0]["buttons"]][2] == '/choose_language{"language":"ar"}'
+    assert replies[1]["text"] == text_of("utter_greet", "fr")
+
+
+@pytest.mark.parametrize(
+    "greeting, language",
+    [("السلام عليكم، كيف الحال", "ar"), ("سلام، چطور هستید", "fa"), ("السلام علیکم، آپ کیسے ہیں", "ur"),
+     ("bonjour, comment ça va", "fr"), ("good morning, how are you", "en"), ("سلام، ته څنګه یې", "ps")],
+)
+async def test_without_a_hint_the_language_of_the_text_is_used(assistant, greeting, language):
+    replies = await say(assistant, new_sender(), greeting)
+    assert replies[0]["text"] == text_of("utter_language_menu", language)
+    assert replies[-1]["text"] == text_of("utter_greet", language)
+
+
+async def test_switching_language_by_name_then_by_menu_number(assistant):
+    sender = new_sender()
+    await say(assistant, sender, "hi", language_hint="en")
+    replies = await say(assistant, sender, "je veux parler en français")
+    assert replies[-1]["text"] == text_of("utter_language_changed", "fr")
+    replies = await say(assistant, sender, "hello")
+    assert replies[-1]["text"] == text_of("utter_greet", "fr")  # an explicit choice sticks
+
+    replies = await say(assistant, sender, "change language")
+    assert replies[-1]["text"] == text_of("utter_language_menu", "fr")
+    tracker = await assistant.tracker_store.retrieve(sender)
+    payload = payload_for_reply("۵", list(tracker.events))  # Persian digit five: Pashto
+    assert payload == '/choose_language{"language":"ps"}'
+    replies = await say(assistant, sender, payload)
+    assert replies[-1]["text"] == text_of("utter_language_changed", "ps")
+
+
+async def test_the_language_survives_a_restart(action_server, tracker_db, assistant):
+    sender = new_sender()
+    await say(assistant, sender, "hi")
+    await say(assistant, sender, "اردو")
+    restarted = await load_assistant(action_server, tracker_db)
+    replies = await say(restarted, sender, "hello")
+    assert replies[-1]["text"] == text_of("utter_greet", "ur")
+    with storage.engine().connect() as db:
+        language = db.execute(sa.text("select language from profiles where sender_id = :s"), {"s": sender}).scalar()
+    assert language == "ur"
+
+
+async def test_a_question_asks_the_country_once_then_answers_with_its_facts(assistant):
+    sender = new_sender()
+    await say(assistant, sender, "salam", language_hint="fa")
+    replies = await say(assistant, sender, "چقدر قرضه گرفته میتوانم؟")
+    assert replies[-1]["text"] == text_of("utter_ask_country", "fa")
+    assert '/choose_country{"country":"AF"}' in [b["payload"] for b in replies[-1]["buttons"]]
+    replies = await say(assistant, sender, '/choose_country{"country":"AF"}')
+    assert "۱۵۰٬۰۰۰" in replies[-1]["text"]  # the Afghan sample's largest loan, in Persian digits
+    replies = await say(assistant, sender, "دفتر شما کجاست و چه وقت باز است؟")
+    assert "دفتر کابل" in replies[-1]["text"]  # no second country question
+
+
+async def test_the_country_comes_from_a_phone_number(assistant):
+    sender = "+21620123456"
+    await say(assistant, sender, "bonjour", language_hint="fr")
+    replies = await say(assistant, sender, "combien je peux emprunter au maximum ?")
+    assert "10\u202f000\u00a0DT" in replies[-1]["text"]  # the Tunisian sample, without asking
+
+
+async def test_not_understood_is_answered_kindly_and_kept_without_the_sender(assistant):
+    sender = new_sender()
+    await say(assistant, sender, "مرحبا")
+    nonsense = "zxqv blorp frobnicate"
+    replies = await say(assistant, sender, nonsense)
+    assert replies[-1]["text"] == text_of("utter_fallback", "ar")
+    assert [b["payload"] for b in replies[-1]["buttons"]] == ["/help", "/request_advisor"]
+    with storage.engine().connect() as db:
+        row = db.execute(sa.text("select * from unanswered_questions where text = :t"), {"t": nonsense}).mappings().one()
+    assert row["language"] == "ar" and row["reason"] == "fallback"
+    assert sender not in " ".join(str(v) for v in row.values())
+
+
+async def test_the_menu_opens_sub_menus(assistant):
+    sender = new_sender()
+    await say(assistant, sender, "hello", language_hint="en")
+    replies = await say(assistant, sender, "menu")
+    assert replies[-1]["text"] == text_of("utter_help", "en") and len(replies[-1]["buttons"]) == 6
+    replies = await say(assistant, sender, '/help{"menu":"grants"}')
+    assert replies[-1]["text"] == text_of("utter_menu_grants", "en")
