@@ -80,16 +80,18 @@ async def load_assistant(action_url: str, tracker_db: Path):
     from rasa.core.agent import load_agent
     from rasa.core.utils import AvailableEndpoints
 
-    from bot.tracker_store import PrivacySQLTrackerStore
     from rasa.utils.endpoints import EndpointConfig
 
     if not MODEL.exists():
         pytest.fail("no trained model: run `make test`, which trains it")
     endpoints = AvailableEndpoints(
-        action=EndpointConfig(url=action_url), nlg=EndpointConfig(type="bot.nlg.CatalogNLG")
+        action=EndpointConfig(url=action_url),
+        nlg=EndpointConfig(type="bot.nlg.CatalogNLG"),
+        tracker_store=EndpointConfig(type="bot.tracker_store.PrivacySQLTrackerStore",
+                                     dialect="sqlite", db=str(tracker_db)),
+        lock_store=EndpointConfig(type="in_memory"),
     )
-    store = PrivacySQLTrackerStore(dialect="sqlite", db=str(tracker_db))
-    return await load_agent(model_path=str(MODEL), endpoints=endpoints, tracker_store=store)
+    return await load_agent(model_path=str(MODEL), endpoints=endpoints)
 
 
 @pytest.fixture(scope="session")
