@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.context import language_of, programme_of, user_text
@@ -16,18 +16,33 @@ def _record(tracker: Tracker, reason: str) -> None:
     unanswered.record(user_text(tracker), language_of(tracker), reason, programme.id if programme else None)
 
 
+def fallbacks_in_a_row(tracker: Tracker) -> int:
+    """How many of the user's latest messages in a row the assistant did not understand,
+    this one included."""
+    count = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if ((event.get("parse_data") or {}).get("intent") or {}).get("name") != "nlu_fallback":
+                break
+            count += 1
+    return count
+
+
 class ActionFallback(Action):
-    """Not understood: says so in the user's language, offers the menu and an advisor."""
+    """Not understood: says so in the user's language, offers the menu and an advisor. The
+    second time in a row, the conversation goes to an advisor."""
 
     def name(self) -> Text:
         """Action name used in the domain."""
         return "action_fallback"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict]:
-        """Records the question for staff, apologises, counts consecutive fallbacks."""
+        """Records the question for staff, apologises, or hands over after two in a row."""
         _record(tracker, "fallback")
+        count = max(fallbacks_in_a_row(tracker), 1)
+        if count >= 2:
+            return [SlotSet("fallback_count", count), FollowupAction("action_request_advisor")]
         dispatcher.utter_message(response="utter_fallback")
-        count = (tracker.get_slot("fallback_count") or 0) + 1
         return [SlotSet("fallback_count", count)]
 
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import Any, Awaitable, Callable, Optional
 
 from sanic.request import Request
 
 from bot.menus import payload_for_reply
+from bot.storage import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -39,3 +40,25 @@ def clean_text(text: Any) -> str:
         return ""
     text = "".join(ch for ch in text if ch in "\n\t" or ord(ch) >= 32 and not 0x7F <= ord(ch) < 0xA0)
     return text[:MAX_TEXT_LENGTH].strip()
+
+
+OnNewMessage = Callable[[Any], Awaitable[Any]]
+
+
+def relayed_to_advisor(on_new_message: OnNewMessage) -> OnNewMessage:
+    """`on_new_message` that also passes the message to the advisor desk when an advisor holds
+    the conversation (the bot itself stays silent: Rasa's paused state)."""
+    async def handle(message: Any) -> Any:
+        from bot.handoff import desk as desks
+
+        since = utcnow()
+        result = await on_new_message(message)
+        desk = desks.current()
+        if desk is not None and message.sender_id:
+            try:
+                await desk.returnee_wrote(message.sender_id, message.text or "", message.metadata, since)
+            except Exception:  # the message is in the conversation; the advisor sees it in the transcript
+                logger.exception("could not pass a message to the advisor desk")
+        return result
+
+    return handle

@@ -33,7 +33,7 @@ from telegram.error import (BadRequest, ChatMigrated, Forbidden, InvalidToken, N
 
 from bot.i18n import available_languages
 from bot.menus import payload_for_reply
-from channels.common import agent_of, clean_text
+from channels.common import agent_of, clean_text, relayed_to_advisor
 from channels.delivery import (first_delivery, is_paused, record_status, release_delivery,
                                renderer_for_user, send_with_retry, split_long, tracker_of)
 
@@ -203,6 +203,17 @@ def _media_of(message: Message) -> Optional[Tuple[str, Optional[str]]]:
     return None
 
 
+def advisors_desk(update: Update) -> Any:
+    """The advisor desk, when the update comes from an advisors' group; else None."""
+    from bot.handoff import desk as desks
+
+    desk = desks.current()
+    chat = update.effective_chat
+    if desk is None or chat is None or chat.type == "private":
+        return None
+    return desk if desk.is_advisors_chat(chat.id) else None
+
+
 class TelegramInput(InputChannel):
     """Telegram updates, by webhook or by long polling, into the assistant."""
 
@@ -234,7 +245,7 @@ class TelegramInput(InputChannel):
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         """The webhook route, or the polling task's start and stop; nothing when skipped."""
-        self._on_new_message = on_new_message
+        self._on_new_message = relayed_to_advisor(on_new_message)
         telegram = Blueprint("telegram_webhook", __name__)
         if self.config is None:
             return telegram
@@ -339,6 +350,9 @@ class TelegramInput(InputChannel):
                 await opt_out(str(member.chat.id), "blocked the bot")
                 return "opted_out"
             return "ignored"
+        desk = advisors_desk(update)
+        if desk is not None:
+            return await desk.on_telegram(update)
         if update.callback_query:
             return await self._callback(update, agent)
         message = update.message or update.edited_message

@@ -39,7 +39,7 @@ from twilio.rest import Client
 from bot.i18n import Renderer, available_languages
 from bot.menus import payload_for_reply
 from bot.text import normalize
-from channels.common import agent_of, clean_text
+from channels.common import agent_of, clean_text, relayed_to_advisor
 from channels.delivery import (first_delivery, is_paused, last_inbound, next_page, record_status,
                                release_delivery, renderer_for_user, save_pages, send_with_retry,
                                split_long, tracker_of)
@@ -334,6 +334,7 @@ class TwilioInput(InputChannel):
         twilio = Blueprint("twilio_webhook", __name__)
         if self.config is None:
             return twilio
+        on_new_message = relayed_to_advisor(on_new_message)
 
         @twilio.listener("before_server_stop")
         async def close(app: Any, loop: Any = None) -> None:
@@ -402,6 +403,9 @@ class TwilioInput(InputChannel):
         sender = form.get("From")
         text = clean_text(form.get("Body"))
         output = self.output_for(sender)
+        handled = await self._advisor(sender, text)
+        if handled:
+            return handled
         try:
             media_count = int(form.get("NumMedia") or 0)
         except ValueError:
@@ -424,6 +428,24 @@ class TwilioInput(InputChannel):
         await on_new_message(UserMessage(text, output, sender, input_channel=channel_of(sender),
                                          message_id=form.get("MessageSid")))
         return "message"
+
+    async def _advisor(self, sender: str, text: str) -> Optional[str]:
+        """A registered advisor's command goes to the advisor desk; a desk command from anyone
+        else is refused and logged. None: a returnee's message, for the assistant."""
+        from bot.handoff import advisors, desk as desks
+
+        desk = desks.current()
+        if desk is None:
+            return None
+        advisor = await asyncio.to_thread(advisors.find, channel_of(sender), sender)
+        if advisor is not None:
+            return "advisor_" + await desk.on_sms(advisor, text)
+        if desks.SMS_COMMAND.match(text or "") and re.match(r"^\s*#\s*\d+\s+\S", text):
+            logger.warning("Twilio: refused an advisor command from an unregistered %s sender", channel_of(sender))
+            renderer = await renderer_for_user(sender, None)
+            await self.sender.send(sender, prefer_gsm7(renderer.render("desk.not_advisor")))
+            return "refused"
+        return None
 
     async def _keyword(self, keyword: str, languages: List[str], sender: str, handled_by_twilio: Optional[str],
                        agent: Any) -> str:

@@ -16,7 +16,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels.common import clean_text, resolve_numbered_reply
+from channels.common import clean_text, relayed_to_advisor, resolve_numbered_reply
 
 logger = logging.getLogger(__name__)
 PAGE = Path(__file__).parent / "static" / "webchat.html"
@@ -48,6 +48,7 @@ class WebChatInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """Routes of the page and the webhook."""
         webchat = Blueprint("webchat_webhook", __name__)
+        on_new_message = relayed_to_advisor(on_new_message)
 
         @webchat.route("/", methods=["GET"])
         async def page(request: Request) -> HTTPResponse:

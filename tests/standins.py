@@ -157,7 +157,9 @@ class TelegramStandIn(StandIn):
     def __init__(self, token: str) -> None:
         self.token = token
         self.updates: List[Dict[str, Any]] = []
+        self.forums: set = set()  # chat ids of groups with topics
         self._ids = itertools.count(100)
+        self._topics = itertools.count(500)
         super().__init__()
 
     def fail(self, method: str, status: int, description: str, times: int = 1, retry_after: Optional[int] = None,
@@ -177,12 +179,24 @@ class TelegramStandIn(StandIn):
             return 200, {"ok": True, "result": self.BOT}
         if name in ("sendMessage", "sendPhoto", "sendDocument"):
             chat = params.get("chat_id")
+            group = str(chat).startswith("-")
             message = {"message_id": next(self._ids), "date": int(time.time()),
-                       "chat": {"id": int(chat) if str(chat).lstrip("-").isdigit() else chat, "type": "private"},
+                       "chat": {"id": int(chat) if str(chat).lstrip("-").isdigit() else chat,
+                                "type": "supergroup" if group else "private"},
                        "from": self.BOT}
             if "text" in params:
                 message["text"] = params["text"]
+            if params.get("message_thread_id"):
+                message["message_thread_id"] = int(params["message_thread_id"])
+                message["is_topic_message"] = True
             return 200, {"ok": True, "result": message}
+        if name == "getChat":
+            chat = str(params.get("chat_id"))
+            return 200, {"ok": True, "result": {"id": int(chat), "type": "supergroup", "title": "Advisors",
+                                                "is_forum": chat in self.forums}}
+        if name == "createForumTopic":
+            return 200, {"ok": True, "result": {"message_thread_id": next(self._topics), "name": params.get("name"),
+                                                "icon_color": 7322096}}
         if name == "getUpdates":
             deadline = time.monotonic() + min(float(params.get("timeout") or 0), 0.5)
             while time.monotonic() < deadline and not self.updates:

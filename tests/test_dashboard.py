@@ -554,10 +554,7 @@ def test_admin_manages_accounts_and_advisors(server):
 def test_handoff_figures_from_a_tickets_table(small_engine):
     created = dt.datetime(2025, 1, 6, 9, 0, tzinfo=dt.timezone.utc)
     with small_engine.begin() as db:
-        db.execute(sa.text("CREATE TABLE tickets (id INTEGER PRIMARY KEY, sender_id VARCHAR(128), reason VARCHAR(32),"
-                           " channel VARCHAR(16), language VARCHAR(8), status VARCHAR(16), created_at DATETIME,"
-                           " claimed_at DATETIME, first_reply_at DATETIME, closed_at DATETIME, advisor VARCHAR(64))"))
-        table = sa.Table("tickets", sa.MetaData(), autoload_with=db)
+        table = sa.Table("tickets", sa.MetaData(), autoload_with=db)  # created by the migrations
         for i, (reply, close, advisor) in enumerate([(2, 30, "A"), (4, 60, "A"), (10, None, "B"), (None, None, None)]):
             naive = lambda minutes: (created + dt.timedelta(minutes=minutes)).replace(tzinfo=None)
             db.execute(sa.insert(table).values(

@@ -1,0 +1,335 @@
+"""End to end: a returnee handed to an advisor and back, with the real Rasa server and action
+server, the Telegram and Twilio webhooks, and the local stand-ins of both APIs.
+
+The advisors' Telegram group is chat -100777; advisors are registered in the database like
+`python -m bot.handoff advisors add` does.
+"""
+from __future__ import annotations
+
+import html
+import json
+import threading
+import time
+import urllib.request
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from bot.handoff import advisors, tickets
+from bot.i18n import Renderer
+from channels.sms import prefer_gsm7
+from tests.conftest import ROOT, start_rasa_server
+from tests.standins import TelegramStandIn, TwilioStandIn
+from tests.test_channels_e2e import ACCOUNT, AUTH, FROM_SMS, FROM_WA, PUBLIC, SECRET, TOKEN, post, twilio_message
+
+GROUP = -100777
+BOT = TelegramStandIn.BOT
+_ids = iter(range(870000000, 870100000))
+
+
+@pytest.fixture(scope="module")
+def stand_ins():
+    """The Bot API and Twilio stand-ins the server talks to."""
+    telegram, twilio = TelegramStandIn(TOKEN), TwilioStandIn(ACCOUNT, AUTH)
+    yield telegram, twilio
+    telegram.close()
+    twilio.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, action_server, database_url, stand_ins):
+    """A holder of the running server (the restart test replaces it)."""
+    telegram, twilio = stand_ins
+    tmp = tmp_path_factory.mktemp("handoff_e2e")
+    env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET, "TELEGRAM_MODE": "webhook",
+           "TELEGRAM_API_BASE": telegram.url, "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": AUTH,
+           "TWILIO_PUBLIC_URL": PUBLIC, "TWILIO_FROM_SMS": FROM_SMS, "TWILIO_FROM_WHATSAPP": FROM_WA,
+           "TWILIO_API_BASE": twilio.url, "TELEGRAM_ADVISORS_CHAT_ID": str(GROUP),
+           "HANDOFF_TICK_SECONDS": "0.3", "HANDOFF_IDLE_MINUTES": "30"}
+
+    def start():
+        return start_rasa_server(tmp, action_server, tmp / "tracker.db", database_url,
+                                 credentials=ROOT / "bot" / "credentials.yml", env_extra=env)
+
+    holder = {"server": start(), "start": start}
+    yield holder
+    holder["server"].stop()
+
+
+def telegram_post(server, update: dict) -> tuple:
+    update = {"update_id": next(_ids), **update}
+    return post(f"{server.url}/webhooks/telegram/webhook", json.dumps(update).encode(),
+                {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET})
+
+
+def person(user_id: int, language: str = "en", name: str = "Test") -> dict:
+    return {"id": user_id, "is_bot": False, "first_name": name, "language_code": language}
+
+
+def private_text(server, user_id: int, language: str, text: str) -> tuple:
+    chat = {"id": user_id, "type": "private", "first_name": "Test"}
+    return telegram_post(server, {"message": {"message_id": next(_ids), "from": person(user_id, language),
+                                              "chat": chat, "date": int(time.time()), "text": text}})
+
+
+def group_text(server, user_id: int, text: str, reply_to: str) -> tuple:
+    chat = {"id": GROUP, "type": "supergroup", "title": "Advisors"}
+    replied = {"message_id": int(reply_to), "chat": chat, "date": int(time.time()), "from": BOT, "text": "…"}
+    return telegram_post(server, {"message": {"message_id": next(_ids), "from": person(user_id), "chat": chat,
+                                              "date": int(time.time()), "text": text,
+                                              "reply_to_message": replied}})
+
+
+def press(server, user_id: int, data: str) -> tuple:
+    chat = {"id": GROUP, "type": "supergroup", "title": "Advisors"}
+    return telegram_post(server, {"callback_query": {
+        "id": f"cb{next(_ids)}", "from": person(user_id), "chat_instance": "9", "data": data,
+        "message": {"message_id": 1, "chat": chat, "date": int(time.time()), "text": "…"}}})
+
+
+def wait_until(check, seconds: float = 20):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    return check()
+
+
+def group_posts(telegram) -> list:
+    return [r for r in telegram.sent("sendMessage") if str(r.params.get("chat_id")) == str(GROUP)]
+
+
+def announced(telegram, ticket_id: int) -> list:
+    return [r for r in group_posts(telegram)
+            if any(b.get("callback_data") == f"take:{ticket_id}"
+                   for row in (r.params.get("reply_markup") or {}).get("inline_keyboard", []) for b in row)]
+
+
+def first_post(ticket_id: int) -> str:
+    return wait_until(lambda: tickets.first_post(ticket_id, str(GROUP)))
+
+
+def tracker(server, sender: str) -> dict:
+    url = f"{server.url}/conversations/{sender}/tracker?token={server.token}"
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def sms_to(twilio, number: str) -> list:
+    return [r.params["Body"] for r in twilio.sent("Messages.json") if r.params.get("To") == number]
+
+
+def telegram_to(telegram, chat: int) -> list:
+    return [html.unescape(r.params["text"]) for r in telegram.sent("sendMessage")
+            if str(r.params.get("chat_id")) == str(chat)]
+
+
+def handoff_confirmation(language: str, texts: list) -> bool:
+    renderer = Renderer(language)
+    starts = [renderer.gettext(key).split("{")[0][:30] for key in ("utter_handoff_open", "utter_handoff_closed")]
+    return any(prefer_gsm7(start) in prefer_gsm7(text) for text in texts for start in starts)
+
+
+def register(name: str, channel: str, contact: str, languages=("ar",)) -> advisors.Advisor:
+    return advisors.add(name, channel, contact, None, tuple(languages))
+
+
+def test_sms_returnee_in_arabic_to_a_telegram_advisor_and_back(server, stand_ins):
+    telegram, twilio = stand_ins
+    srv = server["server"]
+    amina = register("Amina Ben Ali", "telegram", "5551001")
+    returnee = "+21650300001"
+    twilio.clear()
+    telegram.clear()
+    twilio_message(srv, returnee, "السلام عليكم، أريد التحدث مع مستشار من فضلك")
+    assert handoff_confirmation("ar", sms_to(twilio, returnee)), sms_to(twilio, returnee)
+    ticket = tickets.active_for(returnee)
+    assert (ticket.status, ticket.reason, ticket.channel, ticket.language) == ("open", "user_request", "sms", "ar")
+    assert tracker(srv, returnee)["paused"] is True
+
+    [announcement] = wait_until(lambda: announced(telegram, ticket.id))
+    text = announcement.params["text"]
+    assert f"#{ticket.id}" in text and "sms" in text and "أريد التحدث مع مستشار" in text
+
+    press(srv, 5551001, f"take:{ticket.id}")
+    assert tickets.get(ticket.id).status == "claimed" and tickets.get(ticket.id).advisor_id == amina.id
+    quick = [b for r in group_posts(telegram) for row in (r.params.get("reply_markup") or {}).get("inline_keyboard", [])
+             for b in row if b.get("callback_data", "").startswith(f"quick:{ticket.id}:")]
+    assert Renderer("ar").render("advisor.check") in [b["text"] for b in quick]
+
+    twilio.clear()
+    twilio_message(srv, returnee, "عندي مشكلة في سداد القسط الثاني")
+    assert sms_to(twilio, returnee) == []  # the bot stays silent
+    assert wait_until(lambda: [p for p in group_posts(telegram) if "القسط الثاني" in p.params["text"]])
+
+    group_text(srv, 5551001, "مرحبا، سأتحقق من ملفك الآن", first_post(ticket.id))
+    expected = Renderer("ar").render("utter_handoff_advisor_message", {"advisor": "Amina",
+                                                                        "text": "مرحبا، سأتحقق من ملفك الآن"})
+    assert wait_until(lambda: sms_to(twilio, returnee)) == [prefer_gsm7(expected)] or \
+        sms_to(twilio, returnee) == [expected]
+    assert tickets.get(ticket.id).first_reply_at is not None
+    bot_texts = [e.get("text") for e in tracker(srv, returnee)["events"] if e["event"] == "bot"]
+    assert expected in bot_texts
+
+    press(srv, 5551001, f"quick:{ticket.id}:check")
+    assert Renderer("ar").render("advisor.check") in "".join(wait_until(lambda: sms_to(twilio, returnee)[1:]))
+
+    twilio.clear()
+    group_text(srv, 5551001, "/release", first_post(ticket.id))
+    assert tickets.get(ticket.id).status == "released"
+    back = Renderer("ar").render("utter_handoff_back")
+    assert wait_until(lambda: sms_to(twilio, returnee)) in ([back], [prefer_gsm7(back)])
+    assert tracker(srv, returnee)["paused"] is False
+    twilio.clear()
+    twilio_message(srv, returnee, "كيف أسجل مشروعي؟")
+    assert sms_to(twilio, returnee), "the bot answers again"
+
+
+def test_telegram_returnee_in_french_to_an_sms_advisor(server, stand_ins):
+    telegram, twilio = stand_ins
+    srv = server["server"]
+    omar_phone = "+21698000222"
+    omar = register("Omar Kacem", "sms", omar_phone, ("fr",))
+    returnee = 5552001
+    telegram.clear()
+    twilio.clear()
+    private_text(srv, returnee, "fr", "Bonjour, je voudrais parler à un conseiller s'il vous plaît")
+    assert handoff_confirmation("fr", telegram_to(telegram, returnee))
+    ticket = tickets.active_for(str(returnee))
+    assert (ticket.channel, ticket.language) == ("telegram", "fr")
+    assert wait_until(lambda: [b for b in sms_to(twilio, omar_phone) if f"#{ticket.id}" in b and "TAKE" in b])
+
+    twilio_message(srv, omar_phone, f"#{ticket.id} TAKE")
+    assert tickets.get(ticket.id).advisor_id == omar.id
+    twilio_message(srv, omar_phone, f"#{ticket.id} Bonjour, je regarde votre dossier")
+    expected = Renderer("fr").render("utter_handoff_advisor_message",
+                                     {"advisor": "Omar", "text": "Bonjour, je regarde votre dossier"})
+    assert expected in wait_until(lambda: telegram_to(telegram, returnee)[1:])
+
+    private_text(srv, returnee, "fr", "Merci beaucoup, j'attends")
+    assert wait_until(lambda: [b for b in sms_to(twilio, omar_phone) if "j'attends" in b])
+
+    telegram.clear()
+    twilio_message(srv, omar_phone, f"#{ticket.id} CLOSE resolved")
+    closed = tickets.get(ticket.id)
+    assert (closed.status, closed.resolution) == ("closed", "resolved") and closed.closed_at is not None
+    assert Renderer("fr").render("utter_handoff_back") in wait_until(lambda: telegram_to(telegram, returnee))
+
+    twilio.clear()
+    twilio_message(srv, omar_phone, "HELP")
+    assert "#42 TAKE" in "".join(sms_to(twilio, omar_phone))
+
+
+def test_an_outsider_cannot_take_or_answer(server, stand_ins, caplog):
+    telegram, twilio = stand_ins
+    srv = server["server"]
+    returnee = "+21650300003"
+    twilio_message(srv, returnee, "أريد أن أتكلم مع شخص حقيقي")
+    ticket = tickets.active_for(returnee)
+    post_id = first_post(ticket.id)
+    twilio.clear()
+    status, body = press(srv, 5559999, f"take:{ticket.id}")
+    assert json.loads(body) == {"status": "refused"}
+    group_text(srv, 5559999, "hello I am not an advisor", post_id)
+    twilio_message(srv, "+21698000999", f"#{ticket.id} I will answer instead")
+    assert tickets.get(ticket.id).status == "open" and tickets.get(ticket.id).advisor_id is None
+    assert sms_to(twilio, returnee) == []
+    refusal = Renderer("en").render("desk.not_advisor")
+    alerts = [r.params.get("text") for r in telegram.sent("answerCallbackQuery")]
+    assert any(a and a == Renderer("ar").render("desk.not_advisor") for a in alerts)
+    assert sms_to(twilio, "+21698000999")  # told they cannot
+    assert refusal  # the key exists in the source catalog
+
+
+def test_two_advisors_racing_for_one_ticket(server, stand_ins):
+    telegram, twilio = stand_ins
+    srv = server["server"]
+    register("Sami", "telegram", "5551101")
+    register("Leila", "telegram", "5551102")
+    returnee = "+21650300004"
+    twilio_message(srv, returnee, "أحتاج مستشار من فضلك")
+    ticket = tickets.active_for(returnee)
+    results = {}
+    barrier = threading.Barrier(2)
+
+    def take(user_id):
+        barrier.wait()
+        results[user_id] = json.loads(press(srv, user_id, f"take:{ticket.id}")[1])["status"]
+
+    threads = [threading.Thread(target=take, args=(u,)) for u in (5551101, 5551102)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sorted(results.values()) == ["refused", "taken"]
+    winner = next(u for u, r in results.items() if r == "taken")
+    loser = 5551102 if winner == 5551101 else 5551101
+    twilio.clear()
+    group_text(srv, loser, "I answer too", first_post(ticket.id))
+    assert sms_to(twilio, returnee) == []
+    holder = tickets.get(ticket.id)
+    assert holder.status == "claimed" and holder.advisor == ("Sami" if winner == 5551101 else "Leila")
+
+
+def test_a_restart_in_the_middle_of_a_handoff(server, stand_ins):
+    telegram, twilio = stand_ins
+    register("Nour", "telegram", "5551201")
+    srv = server["server"]
+    returnee = "+21650300005"
+    twilio_message(srv, returnee, "بغيت نحكي مع مستشار")
+    ticket = tickets.active_for(returnee)
+    first_post(ticket.id)
+    press(srv, 5551201, f"take:{ticket.id}")
+    assert tickets.get(ticket.id).status == "claimed"
+
+    srv.stop()
+    srv = server["server"] = server["start"]()
+    assert tracker(srv, returnee)["paused"] is True
+    twilio.clear()
+    twilio_message(srv, returnee, "هل ما زلت هنا؟")
+    assert sms_to(twilio, returnee) == []
+    assert wait_until(lambda: [p for p in group_posts(telegram) if "ما زلت هنا" in p.params["text"]])
+    group_text(srv, 5551201, "نعم، أنا هنا", tickets.first_post(ticket.id, str(GROUP)))
+    assert wait_until(lambda: [b for b in sms_to(twilio, returnee) if "أنا هنا" in b])
+    assert tickets.get(ticket.id).status == "claimed"
+
+
+def test_silence_hands_the_conversation_back(server, stand_ins, database_url):
+    _, twilio = stand_ins
+    srv = server["server"]
+    register("Hedi", "telegram", "5551301")
+    returnee = "+21650300006"
+    twilio_message(srv, returnee, "أريد التحدث مع مستشار")
+    ticket = tickets.active_for(returnee)
+    press(srv, 5551301, f"take:{ticket.id}")
+    twilio.clear()
+    from bot import storage
+
+    with storage.session() as db, db.begin():  # an hour without a word
+        db.execute(sa.update(tickets.Ticket).where(tickets.Ticket.id == ticket.id).values(
+            last_activity_at=storage.utcnow() - __import__("datetime").timedelta(hours=1)))
+    assert wait_until(lambda: tickets.get(ticket.id).status == "released")
+    back = Renderer("ar").render("utter_handoff_back")
+    assert wait_until(lambda: sms_to(twilio, returnee)) in ([back], [prefer_gsm7(back)])
+    assert tracker(srv, returnee)["paused"] is False
+
+
+def test_two_fallbacks_in_a_row_and_a_sensitive_message_go_to_an_advisor(server, stand_ins):
+    _, twilio = stand_ins
+    srv = server["server"]
+    stuck = f"+2165031{uuid.uuid4().int % 10000:04d}"
+    twilio_message(srv, stuck, "Hello")
+    twilio_message(srv, stuck, "zxqv blorp wuggle")
+    assert tickets.active_for(stuck) is None
+    twilio_message(srv, stuck, "flibber jabber quonk")
+    ticket = tickets.active_for(stuck)
+    assert ticket is not None and ticket.reason == "repeated_fallback"
+
+    worried = "+21650300008"
+    twilio.clear()
+    twilio_message(srv, worried, "They threatened me because I cannot repay the loan")
+    ticket = tickets.active_for(worried)
+    assert ticket is not None and ticket.reason == "sensitive"
+    assert Renderer("en").render("utter_handoff_sensitive") in "\n".join(sms_to(twilio, worried)) or \
+        prefer_gsm7(Renderer("en").render("utter_handoff_sensitive")) in "\n".join(sms_to(twilio, worried))
