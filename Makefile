@@ -16,7 +16,7 @@ CATALOGS := $(wildcard locales/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 
 .PHONY: run test chat setup venv catalogs model db eval bench missing new-language clean \
-	chromium dashboard demo-data bench-dashboard
+	chromium dashboard demo-data bench-dashboard run-prod
 
 run: setup ## set everything up and start the assistant (Rasa, actions, web chat)
 	$(PY) -m bot.run
@@ -35,6 +35,9 @@ demo-data: venv db ## fill the database with a synthetic history (10,000 users, 
 
 bench-dashboard: venv ## time every dashboard page on the demo data in PostgreSQL
 	$(PY) -m bot.dashboard.bench
+
+run-prod: setup ## production setup on this machine: 2 Rasa replicas behind a balancer, PostgreSQL, Redis
+	$(PY) -m bot.run_prod
 
 chat: setup ## a terminal chat against the same model and actions
 	$(PY) -m bot.run --shell

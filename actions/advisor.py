@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.context import intent_name, language_of, programme_of
 from bot import programme as programmes
 from bot.handoff import hours, tickets
+from bot.phone import country_of
 from bot.storage import utcnow
 
 
@@ -32,12 +33,12 @@ class ActionRequestAdvisor(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict]:
         """Opens (or finds) the ticket, utters the wait, pauses the conversation."""
-        programme = programme_of(tracker) or programmes.default()
+        country = tracker.get_slot("country") or country_of(tracker.sender_id)
+        programme = programme_of(tracker) or programmes.for_country(country) or programmes.default()
         reason = reason_of(tracker)
         now = utcnow()
         tickets.open_ticket(tracker.sender_id, reason, tracker.get_latest_input_channel() or "unknown",
-                            language_of(tracker), tracker.get_slot("country") or programme.country, programme.id,
-                            now=now)
+                            language_of(tracker), country, programme.id, now=now)
         if reason == "sensitive":
             dispatcher.utter_message(response="utter_handoff_sensitive")
         wait = hours.wait(programme, now)

@@ -227,7 +227,7 @@ def test_an_outsider_cannot_take_or_answer(server, stand_ins, caplog):
     telegram, twilio = stand_ins
     srv = server["server"]
     returnee = "+21650300003"
-    twilio_message(srv, returnee, "أريد أن أتكلم مع شخص حقيقي")
+    twilio_message(srv, returnee, "أريد التحدث مع مستشار من فضلك")
     ticket = tickets.active_for(returnee)
     post_id = first_post(ticket.id)
     twilio.clear()
@@ -239,7 +239,7 @@ def test_an_outsider_cannot_take_or_answer(server, stand_ins, caplog):
     assert sms_to(twilio, returnee) == []
     refusal = Renderer("en").render("desk.not_advisor")
     alerts = [r.params.get("text") for r in telegram.sent("answerCallbackQuery")]
-    assert any(a and a == Renderer("ar").render("desk.not_advisor") for a in alerts)
+    assert Renderer("ar").render("desk.not_advisor") in alerts, alerts
     assert sms_to(twilio, "+21698000999")  # told they cannot
     assert refusal  # the key exists in the source catalog
 
