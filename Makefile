@@ -33,6 +33,9 @@ dashboard: venv db ## the staff dashboard alone (http://localhost:5006/)
 demo-data: venv db ## fill the database with a synthetic history (10,000 users, 1,000,000 events)
 	$(PY) -m bot.demo_data $(if $(REPLACE),--replace)
 
+bench: setup ## latency, throughput and memory of the assistant against a minimal Rasa bot (reports/bench.json)
+	$(PY) -m bot.bench
+
 bench-dashboard: venv ## time every dashboard page on the demo data in PostgreSQL
 	$(PY) -m bot.dashboard.bench
 
@@ -59,8 +62,10 @@ locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po $(VENV)/.in
 
 model: $(MODEL)
 $(MODEL): $(MODEL_INPUTS) $(VENV)/.installed
+	@mkdir -p var; start=$$(date +%s); \
 	$(RASA) train --config config.yml --domain bot/domain --data $(TRAIN_DATA) \
-	  --out models --fixed-model-name assistant
+	  --out models --fixed-model-name assistant && \
+	echo $$(( $$(date +%s) - start )) > var/train_seconds.txt
 
 db: $(VENV)/.installed
 	$(PY) -m bot.storage upgrade

@@ -22,16 +22,18 @@ def _hint(tracker: Tracker) -> Optional[str]:
 
 
 class ActionSetLanguage(Action):
-    """Runs at every user turn (a custom slot mapping of `language`).
+    """Runs at every user turn, as Rasa's `action_validate_slot_mappings` (the one action of
+    slot extraction whose messages Rasa keeps; a custom mapping action's are dropped).
 
     First contact: take the channel's hint (Telegram `language_code`, the browser), else the
     language the text is written in, else the programme's default; show the language menu.
-    Later, until the user picks a language explicitly, follow a clearly detected language.
+    Later, until the user picks a language explicitly, follow a clearly detected language in a
+    message the assistant understood (gibberish or an unknown word says nothing about language).
     """
 
     def name(self) -> Text:
         """Action name used in the domain."""
-        return "action_set_language"
+        return "action_validate_slot_mappings"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict]:
         """Returns the language slot events (and, at first contact, the language menu)."""
@@ -49,7 +51,8 @@ class ActionSetLanguage(Action):
             profiles.remember(tracker.sender_id, tracker.get_latest_input_channel(), language=language)
             dispatcher.utter_message(response="utter_language_menu", language=language)
             return [SlotSet("language", language)]
-        if not tracker.get_slot("language_chosen") and guess and guess.confidence >= SURE \
+        understood = intent_name(tracker) not in ("nlu_fallback", "out_of_scope")
+        if not tracker.get_slot("language_chosen") and understood and guess and guess.confidence >= SURE \
                 and guess.language != current:
             profiles.remember(tracker.sender_id, tracker.get_latest_input_channel(), language=guess.language)
             return [SlotSet("language", guess.language)]

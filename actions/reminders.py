@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.calculator import schedule_of
 from actions.context import entity
 from bot import profiles, reminders
+from bot import programme as programmes
 
 
 class ActionSetReminders(Action):
@@ -73,6 +74,8 @@ class ActionSendReminder(Action):
         reminder = reminders.get(reminder_id)
         if reminder is None or reminder.sender_id != tracker.sender_id or not reminders.mark_sent(reminder_id):
             return []
+        programme = programmes.load_all().get(reminder.programme)
         dispatcher.utter_message(response="utter_reminder_due", amount=str(reminder.amount),
-                                 due=reminder.due_date.isoformat())
+                                 due=reminder.due_date.isoformat(),
+                                 country=programme.country if programme else None)
         return []

@@ -28,9 +28,19 @@ _MESSAGE_FIELDS = {"text", "buttons", "image", "custom", "attachment", "elements
                    "json_message", "response", "template", "choices", "language"}
 
 
-def renderer_for(tracker: DialogueStateTracker, language: Optional[str] = None) -> Renderer:
-    """A renderer for the tracker's user: their language, their programme's locale and currency."""
-    programme = programmes.for_country(tracker.get_slot("country")) or programmes.default()
+def renderer_for(tracker: DialogueStateTracker, language: Optional[str] = None,
+                 country: Optional[str] = None) -> Renderer:
+    """A renderer for the tracker's user: their language, their programme's locale and currency.
+
+    The programme is the one of `country` (an action that has just learnt it says so), else of
+    the conversation's country, else of the country the calculator asked, else of the phone
+    number, else the default one.
+    """
+    from bot.phone import country_of
+
+    country = (country or tracker.get_slot("country") or tracker.get_slot("loan_country")
+               or country_of(tracker.sender_id))
+    programme = programmes.for_country(country) or programmes.default()
     language = language or tracker.get_slot("language") or programme.default_language
     return Renderer(language, programme.country, programme.currency, programme.timezone)
 
@@ -54,7 +64,7 @@ class CatalogNLG(TemplatedNaturalLanguageGenerator):
         **kwargs: Any,
     ) -> Optional[Dict[Text, Any]]:
         """Renders `utter_action` for the tracker's user on `output_channel`."""
-        renderer = renderer_for(tracker, kwargs.get("language"))
+        renderer = renderer_for(tracker, kwargs.get("language"), kwargs.get("country"))
         variables = {k: v for k, v in tracker.current_slot_values().items() if v is not None}
         variables.update({k: v for k, v in kwargs.items() if k not in _MESSAGE_FIELDS})
         message: Dict[Text, Any] = {"text": renderer.render(utter_action, variables)}

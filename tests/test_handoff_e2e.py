@@ -333,3 +333,20 @@ def test_two_fallbacks_in_a_row_and_a_sensitive_message_go_to_an_advisor(server,
     assert ticket is not None and ticket.reason == "sensitive"
     assert Renderer("en").render("utter_handoff_sensitive") in "\n".join(sms_to(twilio, worried)) or \
         prefer_gsm7(Renderer("en").render("utter_handoff_sensitive")) in "\n".join(sms_to(twilio, worried))
+
+
+def test_a_ticket_still_waiting_is_announced_again(server, stand_ins):
+    telegram, twilio = stand_ins
+    srv = server["server"]
+    returnee = "+21650300009"
+    twilio_message(srv, returnee, "أريد التحدث مع مستشار من فضلك")
+    ticket = tickets.active_for(returnee)
+    assert wait_until(lambda: announced(telegram, ticket.id))
+    from bot import storage
+
+    with storage.session() as db, db.begin():  # nobody took it for eleven minutes
+        db.execute(sa.update(tickets.Ticket).where(tickets.Ticket.id == ticket.id).values(
+            announced_at=storage.utcnow() - __import__("datetime").timedelta(minutes=11)))
+    again = Renderer("ar").render("desk.waiting", {"ticket": ticket.id, "minutes": 0}).split("(")[0]
+    assert wait_until(lambda: [p for p in announced(telegram, ticket.id) if p.params["text"].startswith(again)])
+    assert len(announced(telegram, ticket.id)) == 2
