@@ -10,7 +10,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.context import language_of, programme_of
+from actions.context import language_of, programme_of, user_text
 from actions.faq import country_choices
 from bot import calculator, profiles
 from bot import programme as programmes
@@ -81,7 +81,10 @@ class ValidateLoanForm(FormValidationAction):
     def validate_loan_amount(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                              domain: DomainDict) -> Dict[Text, Any]:
         """An amount within the product's limits, as people type it in their language."""
-        amount = parse_amount(str(value or ""), language_of(tracker))
+        # the whole answer first: the model may tag only "20" of "۲۰ هزار" (20 thousand)
+        amount = parse_amount(user_text(tracker), language_of(tracker)) \
+            if tracker.get_slot("requested_slot") == "loan_amount" else None
+        amount = amount if amount is not None else parse_amount(str(value or ""), language_of(tracker))
         programme = _programme(tracker)
         product = _product(tracker, programme)
         if amount is None or amount <= 0:

@@ -7,7 +7,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.context import entity, programme_of
+from actions.context import entity, programme_of, user_text
 from bot import faq, profiles
 from bot import programme as programmes
 from bot.phone import country_of
@@ -35,6 +35,9 @@ def country_choices() -> List[Dict[str, str]]:
             for c in programmes.countries()]
 
 
+ANSWERS_THE_FORM = ("loan_amount", "loan_term")
+
+
 class ActionAnswerFaq(Action):
     """Answers a `faq/<topic>` question."""
 
@@ -43,7 +46,17 @@ class ActionAnswerFaq(Action):
         return "action_answer_faq"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict]:
-        """Utters the answer, or asks the user's country first when the answer depends on it."""
+        """Utters the answer, or asks the user's country first when the answer depends on it.
+
+        While the calculator waits for an amount or a duration, what the user types is that
+        answer ("a lot of money" reads like a question about loans): the form checks it."""
+        awaited = tracker.get_slot("requested_slot")
+        if (tracker.active_loop or {}).get("name") == "loan_form" and awaited in ANSWERS_THE_FORM:
+            from actions.calculator import ValidateLoanForm  # Rasa skips the form's own check here
+
+            check = getattr(ValidateLoanForm(), f"validate_{awaited}")
+            return [SlotSet(name, value) for name, value in
+                    check(user_text(tracker), dispatcher, tracker, domain).items()]
         topic = topic_of(tracker)
         if topic is None:
             dispatcher.utter_message(response="utter_fallback")

@@ -13,7 +13,7 @@ from bot import programme as programmes
 from bot.i18n import available_languages
 from bot.language import SURE, detect
 
-FIRST_GUESS = 0.5
+FIRST_GUESS = 0.35  # a first message only has to beat the programme default, itself a guess
 
 
 def _hint(tracker: Tracker) -> Optional[str]:
