@@ -16,7 +16,7 @@ CATALOGS := $(wildcard locales/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 
 .PHONY: run test chat setup venv catalogs model db eval bench missing new-language clean \
-	chromium dashboard demo-data bench-dashboard run-prod
+	chromium dashboard demo-data bench-dashboard run-prod sms-report
 
 run: setup ## set everything up and start the assistant (Rasa, actions, web chat)
 	$(PY) -m bot.run
@@ -38,6 +38,9 @@ bench: setup ## latency, throughput and memory of the assistant against a minima
 
 bench-dashboard: venv ## time every dashboard page on the demo data in PostgreSQL
 	$(PY) -m bot.dashboard.bench
+
+sms-report: venv catalogs ## SMS segments per language over every response (WORST=10 also lists the costliest)
+	$(PY) -m channels.sms report $(if $(WORST),--worst $(WORST))
 
 run-prod: setup ## production setup on this machine: 2 Rasa replicas behind a balancer, PostgreSQL, Redis
 	$(PY) -m bot.run_prod

@@ -6,13 +6,15 @@ and Urdu need UCS-2; English and most French fit GSM-7 once typographic punctuat
 replaced. A reply longer than the budget is cut at a sentence into pages; every page but the
 last ends with the "reply MORE" hint, and the numbered menu stays whole on the last page.
 
-`python -m channels.sms report` prints the median and worst segment count per language over
-every catalog response, rendered and shaped as the SMS channel sends it.
+`python -m channels.sms report [--worst N]` (`make sms-report`) prints the median and worst
+segment count per language over every response, rendered and shaped as the SMS channel sends it,
+and with `--worst` the N costliest responses of each language.
 """
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from typing import List, Sequence
 
 MAX_SEGMENTS = 3
@@ -192,6 +194,10 @@ _SAMPLES = {"money": "250", "number": "3", "percent": "5", "date": "2025-03-01",
             "datetime": "2025-03-01T09:00:00+00:00", "time": "09:00"}
 
 
+# Replies the SMS channel sends itself, whole, besides the NLG's responses.
+CHANNEL_REPLIES = ("sms.stopped", "sms.started", "sms.help")
+
+
 def _response_keys(language: str) -> List[tuple]:
     """(key, is_plural) of every response of the catalog of `language`."""
     from bot.i18n import translations
@@ -200,50 +206,117 @@ def _response_keys(language: str) -> List[tuple]:
     return sorted(k for k in keys if k[0].startswith("utter_"))
 
 
-def report() -> str:
-    """Median and worst segment counts per language over every catalog response, as the SMS
-    channel sends them: whole (before paging), per message sent, and the most pages."""
+@dataclass
+class Measure:
+    """One response as the SMS channel sends it: segments of the whole text and of each page."""
+
+    key: str
+    whole: int
+    pages: List[int]
+    encoding: str
+
+
+def _measured(key: str, text: str, pages: Sequence[str]) -> Measure:
+    return Measure(key, segments(text), [segments(page) for page in pages], encoding(text))
+
+
+def measure(language: str) -> List[Measure]:
+    """Every response of `language`, rendered with each programme's sample values and shaped
+    for SMS; for each key, the programme whose rendering costs most (segments, then pages)."""
     import asyncio
 
     from rasa.shared.core.events import SlotSet
     from rasa.shared.core.trackers import DialogueStateTracker
 
     from bot import programme as programmes
-    from bot.i18n import Renderer, available_languages, placeholders
+    from bot.i18n import Renderer, placeholders
     from bot.nlg import CatalogNLG
 
+    nlg = CatalogNLG()
+    kept: dict = {}
+
+    def keep(found: Measure) -> None:
+        known = kept.get(found.key)
+        if known is None or (found.whole, len(found.pages)) > (known.whole, len(known.pages)):
+            kept[found.key] = found
+
+    for programme in programmes.load_all().values():
+        variables = _sample_variables(programme)
+        tracker = DialogueStateTracker.from_events(
+            "sms-report", [SlotSet("language", language), SlotSet("country", programme.country)])
+        for key, plural in _response_keys(language):
+            text = Renderer(language).gettext(key, 2 if plural else None)
+            used = {}
+            for placeholder in placeholders(text):
+                name, _, spec = placeholder.partition(":")
+                used[name] = variables.get(name, _SAMPLES.get(spec.split("=")[0], "Amina"))
+            message = asyncio.run(nlg.generate(key, tracker, "sms", **used))
+            keep(_measured(key, message["text"], message.get("sms_pages") or [message["text"]]))
+        renderer = Renderer(language, programme.country, programme.currency, programme.timezone)
+        for key in CHANNEL_REPLIES:
+            text = prefer_gsm7(renderer.render(key))
+            keep(_measured(key, text, [text]))
+    return sorted(kept.values(), key=lambda m: m.key)
+
+
+def costliest(measures: Sequence[Measure], count: int) -> List[Measure]:
+    """The `count` responses that cost the most: most segments in all, then most pages."""
+    return sorted(measures, key=lambda m: (-m.whole, -len(m.pages), m.key))[:count]
+
+
+HEADER = ("language  responses  per message median/worst  whole reply median/worst  most pages"
+          "  at budget  paged  UCS-2")
+
+
+def report(worst: int = 0) -> str:
+    """Segment counts per language over every response, as the SMS channel sends them.
+
+    Columns: median and worst per message sent (each page), median and worst of the whole reply
+    before paging, the most pages a reply takes, the share of responses with a message at the
+    full budget of `MAX_SEGMENTS`, the share sent in several pages ("reply MORE"), the share
+    sent in UCS-2. With `worst`, that many costliest responses of each language follow, with
+    the segments of each of their pages.
+    """
     import logging
 
+    from bot.i18n import available_languages
+
     logging.getLogger("bot.i18n").setLevel(logging.CRITICAL)
-    nlg = CatalogNLG()
-    lines = ["language  responses  whole median/worst  per message median/worst  max pages  UCS-2 share"]
+    lines, details = [HEADER], []
     for language in available_languages():
-        whole, sent, pages_max, ucs2 = [], [], 0, 0
-        for programme in programmes.load_all().values():
-            variables = _sample_variables(programme)
-            tracker = DialogueStateTracker.from_events(
-                "sms-report", [SlotSet("language", language), SlotSet("country", programme.country)])
-            for key, plural in _response_keys(language):
-                text = Renderer(language).gettext(key, 2 if plural else None)
-                used = {}
-                for placeholder in placeholders(text):
-                    name, _, spec = placeholder.partition(":")
-                    used[name] = variables.get(name, _SAMPLES.get(spec.split("=")[0], "Amina"))
-                message = asyncio.run(nlg.generate(key, tracker, "sms", **used))
-                pages = message.get("sms_pages") or [message["text"]]
-                whole.append(segments(message["text"]))
-                sent.extend(segments(page) for page in pages)
-                pages_max = max(pages_max, len(pages))
-                ucs2 += encoding(message["text"]) == "UCS-2"
-        (w_median, w_worst), (s_median, s_worst) = summary(whole), summary(sent)
-        lines.append(f"{language:<9} {len(whole):>9}  {w_median:>6g} / {w_worst:<10} {s_median:>10g} / {s_worst:<13}"
-                     f" {pages_max:>9}  {ucs2 / max(len(whole), 1):>10.0%}")
-    return "\n".join(lines)
+        measures = measure(language)
+        count = max(len(measures), 1)
+        page_median, page_worst = summary([page for m in measures for page in m.pages])
+        whole_median, whole_worst = summary([m.whole for m in measures])
+        at_budget = sum(max(m.pages) >= MAX_SEGMENTS for m in measures) / count
+        ucs2 = sum(m.encoding == "UCS-2" for m in measures) / count
+        paged = sum(len(m.pages) > 1 for m in measures) / count
+        most_pages = max((len(m.pages) for m in measures), default=0)
+        lines.append(f"{language:<9} {len(measures):>9}  {page_median:>14g} / {page_worst:<8} "
+                     f"{whole_median:>14g} / {whole_worst:<8} {most_pages:>11}  {at_budget:>9.0%}  {paged:>5.0%}"
+                     f"  {ucs2:>5.0%}")
+        if worst:
+            details.append(f"\n{language}: the {worst} costliest responses (segments in all = per page)")
+            details.extend(f"  {m.key:<40} {m.whole:>2} = {' + '.join(map(str, m.pages))}"
+                           for m in costliest(measures, worst))
+    return "\n".join(lines + details)
+
+
+def main(argv: Sequence[str]) -> int:
+    """`report [--worst N]`: prints the report; returns the exit status."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m channels.sms")
+    commands = parser.add_subparsers(dest="command", required=True)
+    command = commands.add_parser("report", help="segment counts per language over every response")
+    command.add_argument("--worst", type=int, default=0, metavar="N",
+                         help="also list the N costliest responses of each language")
+    arguments = parser.parse_args(argv)
+    print(report(arguments.worst))
+    return 0
 
 
 if __name__ == "__main__":
     import sys
 
-    if sys.argv[1:2] != ["report"]:
-        sys.exit("usage: python -m channels.sms report")
-    print(report())
+    sys.exit(main(sys.argv[1:]))

@@ -110,9 +110,72 @@ def test_summary_gives_median_and_worst():
     assert summary([1, 3, 2]) == (2, 3) and summary([1, 2, 2, 3]) == (2, 3) and summary([]) == (0, 0)
 
 
-def test_the_report_covers_the_six_languages():
+ROW = re.compile(r"^(?P<language>[a-z]{2})\s+(?P<responses>\d+)\s+(?P<page_median>[\d.]+) / (?P<page_worst>\d+)\s+"
+                 r"(?P<whole_median>[\d.]+) / (?P<whole_worst>\d+)\s+(?P<pages>\d+)\s+(?P<at_budget>\d+)%"
+                 r"\s+(?P<paged>\d+)%\s+(?P<ucs2>\d+)%$")
+
+
+@pytest.fixture(scope="module")
+def measured():
+    """Every response of the six languages, measured as the SMS channel sends it."""
+    from channels.sms import measure
+
+    return {language: measure(language) for language in ["en", "fr", "ar", "fa", "ps", "ur"]}
+
+
+def test_the_report_measures_every_response_and_every_page_fits(measured):
+    from bot.i18n import translations
+    from channels.sms import CHANNEL_REPLIES
+
+    for language, measures in measured.items():
+        keys = {k if isinstance(k, str) else k[0] for k in translations(language)._catalog}
+        assert [m.key for m in measures] == sorted({k for k in keys if k.startswith("utter_")} | set(CHANNEL_REPLIES))
+        assert all(1 <= page <= MAX_SEGMENTS for m in measures for page in m.pages), language
+        assert all(m.whole <= MAX_SEGMENTS or len(m.pages) > 1 for m in measures), language  # longer: paged
+
+
+async def test_a_measure_is_the_reply_the_nlg_shapes_for_sms(measured):
+    [help_] = [m for m in measured["fa"] if m.key == "utter_help"]
+    message = await CatalogNLG().generate("utter_help", tracker("fa", "AF"), "sms")
+    assert help_.encoding == "UCS-2" and help_.whole >= segments(message["text"])
+    assert len(help_.pages) >= len(message["sms_pages"])
+
+
+def test_the_report_prints_median_and_worst_per_language():
     from channels.sms import report
 
     lines = report().splitlines()
-    assert [line.split()[0] for line in lines[1:]] == ["ar", "en", "fa", "fr", "ps", "ur"]
-    assert all(int(line.split()[7]) <= MAX_SEGMENTS for line in lines[1:])  # worst per message sent
+    rows = [ROW.match(line) for line in lines[1:]]
+    assert all(rows), lines
+    assert [r["language"] for r in rows] == ["ar", "en", "fa", "fr", "ps", "ur"]
+    assert all(int(r["page_worst"]) <= MAX_SEGMENTS for r in rows)  # worst per message sent
+    assert all(float(r["page_median"]) <= float(r["whole_median"]) <= int(r["whole_worst"]) for r in rows)
+    by_language = {r["language"]: r for r in rows}
+    assert int(by_language["en"]["ucs2"]) < 10 and int(by_language["fa"]["ucs2"]) > 90
+    assert int(by_language["fa"]["pages"]) > 1 and int(by_language["fa"]["paged"]) > 0
+
+
+def test_the_report_lists_the_costliest_responses_of_each_language(measured):
+    from channels.sms import costliest, report
+
+    text = report(worst=3)
+    for language, measures in measured.items():
+        expected = costliest(measures, 3)
+        assert [m.whole for m in expected] == sorted((m.whole for m in measures), reverse=True)[:3]
+        block = text.split(f"\n{language}: the 3 costliest responses")[1].split("\n\n")[0].splitlines()[1:]
+        assert [line.split() for line in block] == [
+            [m.key, str(m.whole), "=", *" + ".join(map(str, m.pages)).split()] for m in expected]
+
+
+def test_make_sms_report_runs_the_report(capsys):
+    import subprocess
+    from pathlib import Path
+
+    from channels.sms import main
+
+    root = Path(__file__).parent.parent
+    dry = subprocess.run(["make", "-n", "sms-report", "WORST=4"], cwd=root, capture_output=True, text=True, check=True)
+    assert dry.stdout.splitlines()[-1].endswith("-m channels.sms report --worst 4")
+    assert main(["report", "--worst", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("the 1 costliest responses") == 6 and printed.startswith("language  responses")
