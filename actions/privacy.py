@@ -11,15 +11,16 @@ from bot.forget import forget
 
 
 class ActionForgetMe(Action):
-    """Deletes the user's data and confirms in their language (the conversation goes too)."""
+    """Erases the user everywhere (`bot.forget.forget`) and confirms in their language; the
+    conversation itself is deleted by the tracker store at the end of this turn."""
 
     def name(self) -> Text:
         """Action name used in the domain."""
         return "action_forget_me"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict]:
-        """Deletes and confirms."""
+        """Erases and confirms."""
         language = language_of(tracker)
-        forget(tracker.sender_id)
+        forget(tracker.sender_id, tracker.events)
         dispatcher.utter_message(response="utter_forget_done", language=language)
         return []

@@ -69,6 +69,17 @@ def score(pairs: List[Tuple[str, str]]) -> dict:
     }
 
 
+def mistake(text: str, label: str, parse: dict) -> dict:
+    """One misunderstood held-out example, with what the model preferred before any fallback."""
+    ranking = [r for r in parse.get("intent_ranking") or [] if r.get("name") != "nlu_fallback"]
+    best = ranking[0] if ranking else {}
+    selector = ((parse.get("response_selector") or {}).get("faq") or {}).get("response") or {}
+    return {"text": text, "true": label, "predicted": predicted_label(parse),
+            "best_intent": best.get("name"), "best_confidence": round(float(best.get("confidence") or 0), 3),
+            "faq_topic": selector.get("intent_response_key"),
+            "faq_confidence": round(float(selector.get("confidence") or 0), 3)}
+
+
 async def evaluate(model: Path = MODEL) -> dict:
     """Parses every held-out example with the trained model and scores each language."""
     import logging
@@ -81,12 +92,15 @@ async def evaluate(model: Path = MODEL) -> dict:
     started = time.perf_counter()
     count = 0
     for language, examples in heldout_examples().items():
-        pairs = []
+        pairs, mistakes = [], []
         for text, label in examples:
             parse = await agent.parse_message(text)
-            pairs.append((label, predicted_label(parse)))
+            predicted = predicted_label(parse)
+            pairs.append((label, predicted))
+            if predicted != label:
+                mistakes.append(mistake(text, label, parse))
             count += 1
-        report["languages"][language] = score(pairs)
+        report["languages"][language] = {**score(pairs), "mistakes": mistakes}
     report["parse_ms_mean"] = round(1000 * (time.perf_counter() - started) / max(count, 1), 1)
     return report
 

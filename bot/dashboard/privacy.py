@@ -56,12 +56,15 @@ def pseudonym(secret: bytes, sender_id: str) -> str:
     return "user-" + sender_hash(secret, sender_id)[:10]
 
 
-def forget(engine: Engine, sender_id: str) -> int:
+def forget(engine: Engine, sender_id: str, db: sa.engine.Connection | None = None) -> int:
     """Unlinks a user who asked to be forgotten from the aggregates; returns 1 if they were there.
 
     The counts they took part in stay; nothing in the dashboard leads back to them any more
-    (if they write again they are a new user).
+    (if they write again they are a new user). `db` runs it in the caller's transaction (the
+    key is read through `engine` first: on SQLite, read it before that transaction writes).
     """
-    with engine.begin() as db:
-        return db.execute(sa.delete(dash_senders)
-                          .where(dash_senders.c.sender_hash == sender_hash(key(engine), sender_id))).rowcount
+    statement = sa.delete(dash_senders).where(dash_senders.c.sender_hash == sender_hash(key(engine), sender_id))
+    if db is not None:
+        return db.execute(statement).rowcount
+    with engine.begin() as connection:
+        return connection.execute(statement).rowcount

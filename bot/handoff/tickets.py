@@ -201,11 +201,26 @@ def first_post(ticket_id: int, chat_id: str) -> Optional[str]:
             .order_by(TicketPost.created_at)).scalars().first()
 
 
-def forget(sender_id: str) -> int:
-    """Deletes the sender's tickets and their posts (for "forget me"); returns how many tickets."""
-    with session() as db, db.begin():
-        ids = list(db.execute(sa.select(Ticket.id).where(Ticket.sender_id == sender_id)).scalars())
-        if ids:
-            db.execute(sa.delete(TicketPost).where(TicketPost.ticket_id.in_(ids)))
-            db.execute(sa.delete(Ticket).where(Ticket.id.in_(ids)))
-        return len(ids)
+def forget(sender_id: str, db: Optional[sa.engine.Connection] = None) -> int:
+    """Unlinks the sender's tickets for "forget me"; returns how many tickets.
+
+    Each ticket stays, as an anonymous count (reason, channel, language, programme, times), with
+    an empty sender id; one still waiting or held is closed (`forgotten`), so no advisor writes
+    to the person again. The desk's posts about it go, so a reply in the advisors' group finds
+    nothing. `db` runs it in the caller's transaction.
+    """
+    if db is None:
+        from bot.storage import engine
+
+        with engine().begin() as connection:
+            return forget(sender_id, connection)
+    tickets, posts = Ticket.__table__, TicketPost.__table__
+    ids = list(db.execute(sa.select(tickets.c.id).where(tickets.c.sender_id == sender_id)).scalars())
+    if not ids:
+        return 0
+    now = utcnow()
+    db.execute(sa.delete(posts).where(posts.c.ticket_id.in_(ids)))
+    db.execute(sa.update(tickets).where(tickets.c.id.in_(ids), tickets.c.status.in_(ACTIVE))
+               .values(status=CLOSED, resolution="forgotten", closed_at=now, last_activity_at=now))
+    db.execute(sa.update(tickets).where(tickets.c.id.in_(ids)).values(sender_id=""))
+    return len(ids)
