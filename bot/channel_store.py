@@ -17,6 +17,8 @@ class ChannelDelivery(Base):
     delivery_id = sa.Column(sa.String(64), primary_key=True)
     sender_id = sa.Column(sa.String(128), nullable=False)
     received_at = sa.Column(UTCDateTime, nullable=False, default=utcnow)
+    state = sa.Column(sa.String(12), nullable=False, server_default="done")  # processing | done (0013)
+    claimed_at = sa.Column(UTCDateTime)  # when the processing replica last renewed its lease
     __table_args__ = (sa.Index("ix_channel_deliveries_sender", "channel", "sender_id", "received_at"),)
 
 

@@ -3,10 +3,13 @@
 Writes, in Rasa's own event format (the SQL tracker store's `events` table), months of
 conversations of thousands of users on every channel, in every language and programme:
 greetings, FAQ questions (the training examples of each language are the user texts),
-repayment calculations, reminders, advisor requests, fallbacks. It also fills the project's
+repayment calculations, reminders, fallbacks, and handoffs to advisors as the bot and the
+advisor desk write them (asked for, after two fallbacks in a row, or on a sensitive phrase;
+the conversation paused, the advisor's messages, handed back). It also fills the project's
 tables those conversations would have filled: profiles, unanswered questions, reminders,
-advisors, and handoff tickets when the `tickets` table exists. Then it builds the dashboard's
-aggregates. The sender ids look real (Telegram chat ids, phone numbers): the dashboard must
+advisors (with contacts the desk recognises), handoff tickets in every state (open, claimed,
+released, closed) and their posts in the advisors' Telegram group. Then it builds the
+dashboard's aggregates. The sender ids look real (Telegram chat ids, phone numbers): the dashboard must
 never show them.
 
 Fast on purpose: one million events load in a few minutes (PostgreSQL `COPY`, SQLite bulk
@@ -39,6 +42,8 @@ from sqlalchemy.engine import Engine
 
 from bot import storage
 from bot.dashboard import models as m
+from bot.dashboard.etl import SESSION_GAP
+from bot.handoff import hours
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNELS = {"telegram": 0.36, "whatsapp": 0.30, "sms": 0.20, "webchat": 0.14}
@@ -51,17 +56,32 @@ PHONE_PREFIX = {"sample-tn": "+2165", "sample-af": "+937", "sample-pk": "+923"}
 NEXT_LABEL = {"faq": 0.46, "calculate_repayment": 0.09, "request_advisor": 0.05, "nlu_fallback": 0.08,
               "out_of_scope": 0.03, "help": 0.06, "thank": 0.07, "goodbye": 0.05, "affirm": 0.03, "deny": 0.02,
               "bot_challenge": 0.015, "choose_language": 0.01, "stop_reminders": 0.004, "forget_me": 0.003,
-              "greet": 0.02}
+              "greet": 0.02, "sensitive": 0.004}
 ACTIONS = {"greet": "utter_greet", "goodbye": "utter_goodbye", "thank": "utter_thank", "affirm": "utter_menu",
            "deny": "utter_menu", "bot_challenge": "utter_iamabot", "help": "action_show_menu",
            "choose_language": "action_choose_language", "request_advisor": "action_request_advisor",
            "set_reminder": "action_set_reminders", "stop_reminders": "action_stop_reminders",
            "forget_me": "action_forget_me", "out_of_scope": "action_out_of_scope", "nlu_fallback": "action_fallback",
            "faq": "action_answer_faq"}
+#: The response an intent's action utters, where it is not `utter_<intent>`.
+RESPONSES = {"nlu_fallback": "utter_fallback", "choose_language": "utter_language_menu",
+             "set_reminder": "utter_reminders_set", "stop_reminders": "utter_reminders_stopped",
+             "forget_me": "utter_ask_forget_confirm", "affirm": "utter_help", "deny": "utter_help"}
 ADVISOR_NAMES = {"sample-tn": ["Amira B.", "Karim M.", "Sonia T."], "sample-af": ["Farid A.", "Mariam S.", "Nasir K."],
                  "sample-pk": ["Ayesha R.", "Bilal H.", "Sana Q."]}
+ADVISOR_CHANNELS = ("telegram", "whatsapp", "sms")
+#: Each programme's advisors' contacts, in the order of ADVISOR_CHANNELS: a Telegram user id
+#: (above the users' ids), then real-looking mobile numbers of the programme's country.
+ADVISOR_CONTACTS = {"sample-tn": ("7100000101", "+21620345101", "+21698345102"),
+                    "sample-af": ("7100000201", "+93701234201", "+93791234202"),
+                    "sample-pk": ("7100000301", "+923001234301", "+923211234302")}
+ADVISORS_CHAT = "-1001987654321"  # the advisors' Telegram group (TELEGRAM_ADVISORS_CHAT_ID), a topic per ticket
+IDLE_MINUTES = 60  # the desk hands a silent conversation back after this long (HANDOFF_IDLE_MINUTES)
+#: How a handoff ends, once an advisor has it.
+ENDINGS = {"closed": 0.5, "bye": 0.35, "idle": 0.15}
+RESOLUTIONS = {"resolved": 0.72, "referred": 0.14, "no_answer": 0.08, "other": 0.06}
+QUICK = ("advisor.check", "advisor.wait")
 _MARKUP = re.compile(r"\[([^\]]+)\](?:\{[^}]*\}|\([^)]*\))")
-TICKET_REASONS = {"user_request": 0.7, "repeated_fallback": 0.18, "repayment_problem": 0.12}
 
 
 @lru_cache(maxsize=None)
@@ -75,6 +95,22 @@ def examples(language: str) -> Dict[str, List[str]]:
                          if line.strip().startswith("- ")]
                 found.setdefault(item["intent"], []).extend(line for line in lines if line)
     return found
+
+
+@lru_cache(maxsize=None)
+def sensitive_phrases(language: str) -> List[str]:
+    """The phrases that send a conversation straight to an advisor, in one language."""
+    path = ROOT / "bot" / "data" / "sensitive" / f"{language}.yml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    return [str(p) for p in (data or {}).get("phrases") or []] or ["cannot repay"]
+
+
+@lru_cache(maxsize=None)
+def rendered(language: str, key: str, **variables: Any) -> str:
+    """A catalog text rendered as the desk renders it for the returnee."""
+    from bot.i18n import Renderer
+
+    return Renderer(language).render(key, variables)
 
 
 @lru_cache(maxsize=None)
@@ -107,6 +143,7 @@ class User:
     knows_country: bool
     opted_out: bool = False
     sessions: List[int] = field(default_factory=list)
+    busy_until: float = 0.0  # in a handoff until then: the bot does not answer
 
 
 @dataclass
@@ -116,6 +153,7 @@ class Output:
     questions: List[Dict[str, Any]] = field(default_factory=list)
     reminders: List[Dict[str, Any]] = field(default_factory=list)
     tickets: List[Dict[str, Any]] = field(default_factory=list)
+    posts: List[Tuple[int, float]] = field(default_factory=list)  # (ticket id, when) in the advisors' group
     calculations: int = 0
 
 
@@ -134,6 +172,8 @@ class Generator:
         self.users: List[User] = []
         self.out = Output()
         self.now = time.time()
+        end_of_history = dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
+        self.cutoff = min(self.now, end_of_history.timestamp())  # nothing happens after this moment
 
     # -- users and when they talk -----------------------------------------------------------
 
@@ -159,9 +199,13 @@ class Generator:
         """The mean number of events of a first session and of a later one, measured on samples."""
         samples = min(3000, max(300, self.n_events // 300))
         probe = Generator(0, 0, self.days, self.rng.randrange(1 << 30), self.end)
-        user = User("probe", "sms", "sample-tn", "TN", "ar", 0, 1.0, True)
-        first = sum(sum(1 for _ in probe.conversation(0.0, user, True)) for _ in range(samples)) / samples
-        later = sum(sum(1 for _ in probe.conversation(0.0, user, False)) for _ in range(samples)) / samples
+
+        def count(first: bool) -> int:
+            user = User("probe", "sms", "sample-tn", "TN", "ar", 0, 1.0, True)
+            return sum(1 for _ in probe.conversation(0.0, user, first))
+
+        first = sum(count(True) for _ in range(samples)) / samples
+        later = sum(count(False) for _ in range(samples)) / samples
         return first, later
 
     def plan_sessions(self) -> None:
@@ -169,7 +213,7 @@ class Generator:
         for user in self.users:
             user.sessions.append(user.first_day)
         first, later = self.events_per_session()
-        margin = 1.04  # sessions later than now are dropped, and the means are estimates
+        margin = 1.08  # sessions later than now, or while the user is with an advisor, are dropped
         wanted = len(self.users) + max(0, int((self.n_events * margin - len(self.users) * first) / later))
         weights = [u.engagement for u in self.users]
         planned = sum(_session_count(u) for u in self.users)
@@ -208,6 +252,8 @@ class Generator:
     def conversation(self, start: float, user: User, first: bool) -> Iterator[Tuple]:
         """The events of one session: (sender, type, timestamp, intent, action, data) tuples."""
         rng, clock = self.rng, [start]
+        if start < user.busy_until:
+            return  # still with an advisor: the user writes to them, the bot stays silent
 
         def event(kind: str, data: Dict[str, Any], intent: Optional[str] = None, action: Optional[str] = None) -> Tuple:
             clock[0] += rng.uniform(0.05, 0.4)
@@ -221,8 +267,8 @@ class Generator:
         def slot(name: str, value: Any) -> Tuple:
             return event("slot", {"name": name, "value": value}, action=name)
 
-        def say(key: str) -> Tuple:
-            return event("bot", {"metadata": {"utter_action": key}, "text": bot_text(user.language, key),
+        def say(key: str, text: Optional[str] = None) -> Tuple:
+            return event("bot", {"metadata": {"utter_action": key}, "text": text or bot_text(user.language, key),
                                  "data": {"elements": None, "quick_replies": None, "buttons": None,
                                           "attachment": None, "image": None, "custom": None}})
 
@@ -234,16 +280,21 @@ class Generator:
                 yield slot("country", user.country)
         yield act("action_listen", None)
         labels = self._session_labels(first)
+        fallbacks = 0
         for turn, label in enumerate(labels):
             clock[0] += rng.uniform(8, 90)
             text, intent, topic = self._text(user, label)
-            yield event("user", self._user_data(user, text, intent, topic, clock[0]), intent=intent)
+            data = self._user_data(user, text, intent, topic, clock[0])
+            if label == "sensitive":
+                data["parse_data"]["sensitive"] = True
+            yield event("user", data, intent=intent)
             yield event("user_featurization", {"use_text_for_featurization": False})
             if first and turn == 0:
                 yield slot("language", user.language)
                 if user.knows_country:
                     yield slot("country", user.country)
             if label == "calculate_repayment":
+                fallbacks = 0
                 yield from self._calculator(user, act, slot, say, event, clock)
                 continue
             yield act(ACTIONS.get(intent, "utter_menu"), rng.choice(["RulePolicy", "TEDPolicy"]))
@@ -252,11 +303,16 @@ class Generator:
                                            "reason": "fallback" if intent == "nlu_fallback" else "out_of_scope",
                                            "programme": user.programme if user.knows_country else None,
                                            "ts": clock[0] + 0.2})
-            if intent == "request_advisor" and rng.random() < 0.75:
-                self._ticket(user, clock[0], "user_request")
-            elif intent == "nlu_fallback" and rng.random() < 0.05:
-                self._ticket(user, clock[0], _pick(rng, TICKET_REASONS))
-            yield say(f"utter_{topic or intent}")
+            fallbacks = fallbacks + 1 if intent == "nlu_fallback" else 0
+            if fallbacks:
+                yield slot("fallback_count", fallbacks)
+            if fallbacks >= 2 or intent == "request_advisor":
+                if fallbacks >= 2:  # the second fallback in a row goes to an advisor (actions/fallback.py)
+                    yield act("action_request_advisor", None)
+                reason = "sensitive" if label == "sensitive" else "repeated_fallback" if fallbacks else "user_request"
+                yield from self._handoff(user, reason, slot, say, event, clock)
+                return
+            yield say(RESPONSES.get(intent) or f"utter_{topic or intent}")
             yield act("action_listen", None)
 
     def _session_labels(self, first: bool) -> List[str]:
@@ -288,6 +344,8 @@ class Generator:
             if self.rng.random() < 0.5:
                 text = f"{text.split(' ')[0]} {self.rng.choice(source)}"
             return text, label, None
+        if label == "sensitive":
+            return self.rng.choice(sensitive_phrases(user.language)), "request_advisor", None
         intent, topic = ("faq", label) if label.startswith("faq/") else (label, None)
         return self.rng.choice(pool.get(label) or pool.get("greet") or ["hello"]), intent, topic
 
@@ -371,22 +429,105 @@ class Generator:
                                        "attempts": attempts, "sent_at": sent_at, "last_error": error,
                                        "created_at": created})
 
-    def _ticket(self, user: User, ts: float, reason: str) -> None:
+    def _handoff(self, user: User, reason: str, slot, say, event, clock) -> Iterator[Tuple]:
+        """The end of `action_request_advisor` (the wait, the pause), then what the advisor desk
+        writes into the conversation: the advisor's messages, the user's answers, the hand-back.
+        Records the ticket and its posts in the advisors' group; stops at the cutoff moment."""
         rng = self.rng
-        created = dt.datetime.fromtimestamp(ts + 1, dt.timezone.utc)
-        waited = dt.timedelta(minutes=rng.lognormvariate(2.4, 0.9))
-        claimed = created + waited
-        replied = claimed + dt.timedelta(minutes=rng.uniform(0.5, 6))
-        closed = replied + dt.timedelta(minutes=rng.lognormvariate(3.3, 0.8))
-        now = dt.datetime.fromtimestamp(self.now, dt.timezone.utc)
-        ticket = {"sender_id": user.sender_id, "reason": reason, "channel": user.channel, "language": user.language,
-                  "created_at": created, "advisor": rng.choice(ADVISOR_NAMES[user.programme]),
-                  "status": "closed", "claimed_at": claimed, "first_reply_at": replied, "closed_at": closed}
-        if claimed > now:
-            ticket.update(status="open", claimed_at=None, first_reply_at=None, closed_at=None, advisor=None)
-        elif replied > now or closed > now:
-            ticket.update(status="claimed", first_reply_at=replied if replied <= now else None, closed_at=None)
+        programme = self.programmes[user.programme]
+        wait = hours.wait(programme, _utc(clock[0]))
+        if reason == "sensitive":
+            yield say("utter_handoff_sensitive")
+        minutes = int((programme.data.get("advisors") or {}).get("response_minutes") or 30)
+        if wait.open_now:
+            yield say("utter_handoff_open", rendered(user.language, "utter_handoff_open", minutes=minutes))
+        else:
+            yield say("utter_handoff_closed", rendered(user.language, "utter_handoff_closed",
+                                                       next_open=wait.next_open.isoformat()))
+        yield slot("fallback_count", 0)
+        yield event("pause", {})
+        created = clock[0]
+        ticket: Dict[str, Any] = {
+            "id": len(self.out.tickets) + 1, "sender_id": user.sender_id, "programme": user.programme,
+            "reason": reason, "channel": user.channel, "language": user.language, "country": user.country,
+            "status": "open", "created_at": _utc(created), "announced_at": _utc(created + 2)}
         self.out.tickets.append(ticket)
+        self.out.posts.append((ticket["id"], created + 2.5))  # the announcement, in the ticket's own topic
+        user.busy_until = math.inf  # until the conversation is handed back
+        office = created if wait.open_now else wait.next_open.timestamp()
+        index = rng.randrange(len(ADVISOR_CHANNELS))
+        name = ADVISOR_NAMES[user.programme][index]
+        if rng.random() < 0.03:  # asked twice by another way: an advisor closes it without taking it
+            closed = office + rng.uniform(1, 30) * 60
+            if closed <= self.cutoff:
+                ticket.update(status="closed", resolution="duplicate", advisor_index=index, closed_at=_utc(closed))
+                clock[0] = closed
+                yield from self._hand_back(user, ticket, say, event, clock)
+            return
+        claimed = office + rng.lognormvariate(2.3, 0.9) * 60
+        if claimed > self.cutoff:
+            return
+        ticket.update(status="claimed", advisor_index=index, advisor=name, claimed_at=_utc(claimed),
+                      last_activity_at=_utc(claimed))
+        self.out.posts.append((ticket["id"], claimed + 1))
+        clock[0] = claimed + rng.uniform(0.3, 4) * 60
+        last_user = created
+        script = [("advisor", "advisor.greeting")]
+        for _ in range(rng.randint(1, 3)):
+            script += [("user", None), ("advisor", rng.choice(QUICK))]
+        ending = _pick(rng, ENDINGS)
+        if ending == "bye":
+            script.append(("advisor", "advisor.bye"))
+        first_name = name.split()[0]
+        last = claimed
+        for speaker, key in script:
+            if clock[0] > self.cutoff:
+                return
+            if speaker == "advisor":
+                message = rendered(user.language, "utter_handoff_advisor_message", advisor=first_name,
+                                   text=rendered(user.language, key, advisor=first_name))
+                written = event("bot", {"metadata": {"ticket": ticket["id"], "advisor": first_name}, "text": message,
+                                        "data": {"elements": None, "quick_replies": None, "buttons": None,
+                                                 "attachment": None, "image": None, "custom": None}})
+                yield written
+                ticket.setdefault("first_reply_at", _utc(written[2]))
+                pause = rng.uniform(0.5, 8)
+            else:
+                if clock[0] - last_user > SESSION_GAP:  # Rasa starts a new session before the message
+                    yield event("action", {"name": "action_session_start", "policy": None, "confidence": None},
+                                action="action_session_start")
+                    yield event("session_started", {})
+                    yield slot("language", user.language)
+                label = rng.choice(self.faq_topics) if rng.random() < 0.6 else rng.choice(["thank", "affirm"])
+                text, intent, topic = self._text(user, label)
+                written = event("user", self._user_data(user, text, intent, topic, clock[0]), intent=intent)
+                yield written
+                self.out.posts.append((ticket["id"], written[2] + 0.5))  # passed on to the ticket's topic
+                last_user = written[2]
+                pause = rng.uniform(1, 10)
+            last = written[2]
+            ticket["last_activity_at"] = _utc(last)
+            clock[0] = last + pause * 60
+        end = {"closed": last + rng.uniform(1, 20) * 60, "bye": last + 1, "idle": last + IDLE_MINUTES * 60}[ending]
+        if end > self.cutoff:
+            return
+        if ending == "closed":
+            ticket.update(status="closed", resolution=_pick(rng, RESOLUTIONS), closed_at=_utc(end))
+        else:
+            ticket.update(status="released", released_at=_utc(end))
+        clock[0] = end
+        yield from self._hand_back(user, ticket, say, event, clock)
+
+    def _hand_back(self, user: User, ticket: Dict[str, Any], say, event, clock) -> Iterator[Tuple]:
+        """The conversation goes back to the bot (`ConversationResumed`, then `utter_handoff_back`)."""
+        yield event("resume", {})
+        yield say("utter_handoff_back")
+        self.out.posts.append((ticket["id"], clock[0] + 0.5))
+        user.busy_until = clock[0]
+
+
+def _utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc)
 
 
 def _session_count(user: User) -> int:
@@ -423,7 +564,7 @@ def _copy_events(engine: Engine, rows: Sequence[Tuple]) -> None:
 def _wipe(engine: Engine) -> None:
     inspector = sa.inspect(engine)
     with engine.begin() as db:
-        for table in ("events", "profiles", "unanswered_questions", "reminders", "tickets", "advisors",
+        for table in ("events", "profiles", "unanswered_questions", "reminders", "tickets", "ticket_posts", "advisors",
                       *(t.name for t in m.AGGREGATES)):
             if inspector.has_table(table):
                 db.execute(sa.text(f"DELETE FROM {table}"))
@@ -487,33 +628,60 @@ def _write_tables(engine: Engine, generator: Generator) -> Dict[str, int]:
     for question in questions:
         question["created_at"] = dt.datetime.fromtimestamp(question.pop("ts"), dt.timezone.utc)
         question["handled"] = question["created_at"] < now - dt.timedelta(days=60) and generator.rng.random() < 0.4
-    advisors = [{"name": name, "programme": programme, "channel": "telegram" if i % 2 else "sms",
-                 "contact": f"{PHONE_PREFIX[programme]}{1000000 + i:07d}", "languages": " ".join(LANGUAGES[programme]),
-                 "active": True, "created_at": now, "updated_at": now}
-                for programme, names in ADVISOR_NAMES.items() for i, name in enumerate(names)]
     with engine.begin() as db:
         for table, rows in ((storage.Profile.__table__, profiles), (storage.UnansweredQuestion.__table__, questions),
-                            (Reminder.__table__, out.reminders), (m.advisors, advisors)):
+                            (Reminder.__table__, out.reminders)):
             for start in range(0, len(rows), 5000):
                 db.execute(sa.insert(table), rows[start:start + 5000])
-        tickets = _write_tickets(db, out.tickets)
+        advisor_ids = _write_advisors(db, now)
+        tickets = _write_tickets(db, out.tickets, advisor_ids, out.posts)
     return {"profiles": len(profiles), "unanswered": len(questions), "reminders": len(out.reminders),
-            "tickets": tickets}
+            "advisors": len(advisor_ids), "tickets": tickets, "ticket_posts": len(out.posts)}
 
 
-def _write_tickets(db, tickets: List[Dict[str, Any]]) -> int:
-    if not sa.inspect(db).has_table("tickets"):
-        return 0
-    table = sa.Table("tickets", sa.MetaData(), autoload_with=db)
-    columns = set(table.c.keys())
-    naive = db.dialect.name == "sqlite"
-    rows = []
-    for ticket in sorted(tickets, key=lambda t: t["created_at"]):
-        row = {k: (v.astimezone(dt.timezone.utc).replace(tzinfo=None) if naive and isinstance(v, dt.datetime) else v)
-               for k, v in ticket.items() if k in columns}
+def demo_advisors() -> List[Dict[str, Any]]:
+    """The demo advisors: per programme, one on Telegram, one on WhatsApp, one on SMS, each with
+    the contact in the form the desk looks advisors up by."""
+    from bot.handoff.advisors import normal_contact
+
+    return [{"name": name, "programme": programme, "channel": channel,
+             "contact": normal_contact(channel, ADVISOR_CONTACTS[programme][index]),
+             "languages": " ".join(LANGUAGES[programme])}
+            for programme, names in ADVISOR_NAMES.items()
+            for index, (name, channel) in enumerate(zip(names, ADVISOR_CHANNELS))]
+
+
+def _write_advisors(db, now: dt.datetime) -> Dict[Tuple[str, int], int]:
+    """Registers the demo advisors; their ids by (programme, index in ADVISOR_NAMES)."""
+    ids = {}
+    for advisor in demo_advisors():
+        row = db.execute(sa.insert(m.advisors).values(**advisor, active=True, created_at=now, updated_at=now))
+        ids[(advisor["programme"], ADVISOR_NAMES[advisor["programme"]].index(advisor["name"]))] = \
+            row.inserted_primary_key[0]
+    return ids
+
+
+def _write_tickets(db, tickets: List[Dict[str, Any]], advisor_ids: Dict[Tuple[str, int], int],
+                   posts: List[Tuple[int, float]]) -> int:
+    """The tickets (numbered as the events that name them), their posts in the advisors' group."""
+    from bot.handoff.tickets import Ticket, TicketPost
+
+    rows, blank = [], dict.fromkeys(Ticket.__table__.c.keys())
+    for ticket in tickets:
+        row = {**blank, **{k: v for k, v in ticket.items() if k != "advisor_index"}}
+        if "advisor_index" in ticket:
+            row["advisor_id"] = advisor_ids[(ticket["programme"], ticket["advisor_index"])]
         rows.append(row)
     for start in range(0, len(rows), 5000):
-        db.execute(sa.insert(table), rows[start:start + 5000])
+        db.execute(sa.insert(Ticket.__table__), rows[start:start + 5000])
+    if rows and db.dialect.name == "postgresql":  # the ids were given: move the sequence past them
+        db.execute(sa.text("SELECT setval(pg_get_serial_sequence('tickets', 'id'), (SELECT max(id) FROM tickets))"))
+    topics = {ticket["id"]: str(9000 + ticket["id"]) for ticket in tickets}
+    post_rows = [{"chat_id": ADVISORS_CHAT, "message_id": str(100_000 + number), "ticket_id": ticket_id,
+                  "thread_id": topics[ticket_id], "created_at": _utc(ts)}
+                 for number, (ticket_id, ts) in enumerate(sorted(posts, key=lambda post: post[1]))]
+    for start in range(0, len(post_rows), 5000):
+        db.execute(sa.insert(TicketPost.__table__), post_rows[start:start + 5000])
     return len(rows)
 
 

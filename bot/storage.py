@@ -21,6 +21,7 @@ from sqlalchemy.orm import declarative_base, sessionmaker
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = f"sqlite:///{ROOT / 'var' / 'assistant.db'}"
+CONNECT_TIMEOUT = 5  # seconds to reach PostgreSQL
 
 Base = declarative_base()
 
@@ -111,7 +112,13 @@ def engine(url: Optional[str] = None) -> Engine:
     url = url or database_url()
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    return sa.create_engine(url, future=True, pool_pre_ping=True)
+    options = {"future": True, "pool_pre_ping": True,
+               "hide_parameters": True}  # parameters hold phone numbers and message texts: never in a log
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        # an unreachable server fails in seconds, so a webhook can answer 503 before the provider gives up
+        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
+    return sa.create_engine(url, **options)
 
 
 def session(url: Optional[str] = None):

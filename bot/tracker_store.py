@@ -5,6 +5,8 @@ conversation instead of appending the turn, so nothing the user said remains.
 """
 from __future__ import annotations
 
+import asyncio
+
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -34,3 +36,7 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
             session.query(self.SQLEvent).filter(self.SQLEvent.sender_id == tracker.sender_id).delete(
                 synchronize_session=False)
             session.commit()
+        from bot.forget import forget
+
+        # the confirmation just sent left a delivery status with the user's number
+        await asyncio.to_thread(forget, tracker.sender_id)

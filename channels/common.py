@@ -8,6 +8,7 @@ from sanic.request import Request
 
 from bot.menus import payload_for_reply
 from bot.storage import utcnow
+from channels.logs import private_exc_info
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +27,8 @@ async def resolve_numbered_reply(request: Request, sender_id: str, text: str) ->
         return text
     try:
         tracker = await agent.tracker_store.retrieve(sender_id)
-    except Exception:  # a broken store must not stop the message; it is parsed as typed
-        logger.exception("could not read the conversation to resolve a numbered reply")
+    except Exception as error:  # a broken store must not stop the message; it is parsed as typed
+        logger.error("could not read the conversation to resolve a numbered reply", exc_info=private_exc_info(error))
         return text
     if tracker is None:
         return text
@@ -57,8 +58,8 @@ def relayed_to_advisor(on_new_message: OnNewMessage) -> OnNewMessage:
         if desk is not None and message.sender_id:
             try:
                 await desk.returnee_wrote(message.sender_id, message.text or "", message.metadata, since)
-            except Exception:  # the message is in the conversation; the advisor sees it in the transcript
-                logger.exception("could not pass a message to the advisor desk")
+            except Exception as error:  # the message is in the conversation; the advisor sees it in the transcript
+                logger.error("could not pass a message to the advisor desk", exc_info=private_exc_info(error))
         return result
 
     return handle

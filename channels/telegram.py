@@ -34,10 +34,14 @@ from telegram.error import (BadRequest, ChatMigrated, Forbidden, InvalidToken, N
 from bot.i18n import available_languages
 from bot.menus import payload_for_reply
 from channels.common import agent_of, clean_text, relayed_to_advisor
-from channels.delivery import (first_delivery, is_paused, record_status, release_delivery,
-                               renderer_for_user, send_with_retry, split_long, tracker_of)
+from channels.delivery import (is_paused, process_once, record_status, renderer_for_user, retry_after,
+                               send_with_retry, split_long, tracker_of)
+from channels.logs import describe, scrub, who
 
 logger = logging.getLogger(__name__)
+_HTTP_LOG = logging.getLogger("httpx")  # logs every Bot API URL, bot token included, at INFO
+if _HTTP_LOG.level == logging.NOTSET:
+    _HTTP_LOG.setLevel(logging.WARNING)
 
 MAX_MESSAGE_LENGTH = 4096
 MAX_CALLBACK_DATA = 64  # bytes
@@ -151,7 +155,7 @@ class TelegramOutput(OutputChannel):
 
     async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
         """Custom payloads are meant for other channels; Telegram shows none."""
-        logger.debug("Telegram: custom payload not shown to %s", recipient_id)
+        logger.debug("Telegram: custom payload not shown to %s", who(recipient_id))
 
     async def send_text(self, recipient_id: Text, text: Text,
                         markup: Optional[InlineKeyboardMarkup] = None) -> bool:
@@ -169,7 +173,7 @@ class TelegramOutput(OutputChannel):
         return True
 
     async def _call(self, recipient_id: Text, method: str, send: Callable[[], Awaitable[Any]]) -> bool:
-        outcome = await send_with_retry(send, classify, f"Telegram {method} to {recipient_id}")
+        outcome = await send_with_retry(send, classify, f"Telegram {method} to {who(recipient_id)}")
         if outcome.ok:
             message_id = getattr(outcome.result, "message_id", None)
             await record_status("telegram", message_id and f"{recipient_id}:{message_id}", recipient_id,
@@ -182,15 +186,18 @@ class TelegramOutput(OutputChannel):
         return False
 
 
-async def opt_out(chat_id: Text, reason: str) -> None:
-    """The user blocked the bot (or left): no more reminders to them."""
+async def opt_out(chat_id: Text, reason: str, strict: bool = False) -> None:
+    """The user blocked the bot (or left): no more reminders to them. A failure to record it is
+    logged; with `strict` (an update Telegram will send again) it raises."""
     from bot import profiles
 
-    logger.info("Telegram: %s opted out (%s)", chat_id, reason)
+    logger.info("Telegram: %s opted out (%s)", who(chat_id), scrub(reason))
     try:
         await asyncio.to_thread(profiles.opt_out, chat_id, "telegram")
-    except Exception:  # recording the opt-out must not break the send that revealed it
-        logger.exception("Telegram: could not record the opt-out of %s", chat_id)
+    except Exception as error:  # recording the opt-out must not break the send that revealed it
+        logger.error("Telegram: could not record the opt-out of %s (%s)", who(chat_id), describe(error))
+        if strict:
+            raise
 
 
 def _media_of(message: Message) -> Optional[Tuple[str, Optional[str]]]:
@@ -276,7 +283,8 @@ class TelegramInput(InputChannel):
                 return response.json({"error": "not a Telegram update"}, status=400)
             effect, status = await self.accept(update, agent_of(request))
             if status != 200:
-                return response.json({"error": "the update could not be processed; retry later"}, status=status)
+                return response.json({"error": "the update could not be processed; retry later"}, status=status,
+                                     headers={"Retry-After": retry_after()})
             return response.json({"status": effect})
 
         return telegram
@@ -321,33 +329,28 @@ class TelegramInput(InputChannel):
                 await asyncio.sleep(min(30, 2 ** failures))
                 continue
             for update in updates:
+                effect, _ = await self.accept(update, getattr(app.ctx, "agent", None))
+                if effect in ("unavailable", "busy"):  # not taken in: fetched again after a pause
+                    await asyncio.sleep(float(retry_after()))
+                    break
                 offset = update.update_id + 1
-                await self.accept(update, getattr(app.ctx, "agent", None))
 
     # ---- updates ------------------------------------------------------------------------
 
     async def accept(self, update: Update, agent: Any) -> Tuple[str, int]:
-        """Processes an update once: (what was done, HTTP status)."""
+        """Processes an update once: (what was done, HTTP status). 503 (Telegram retries any
+        non-2xx) when the database cannot be reached, when processing failed, and when another
+        replica is still processing the same update."""
         chat = update.effective_chat or update.effective_user
         sender = str(chat.id) if chat else "unknown"
-        try:
-            if not await first_delivery("telegram", str(update.update_id), sender):
-                return "duplicate", 200
-        except Exception:  # without the table the update is still worth answering
-            logger.exception("Telegram: could not check update %s for a duplicate", update.update_id)
-        try:
-            return await self.process(update, agent), 200
-        except Exception:
-            logger.exception("Telegram: update %s failed", update.update_id)
-            await release_delivery("telegram", str(update.update_id))
-            return "error", 503
+        return await process_once("telegram", update.update_id, sender, lambda: self.process(update, agent))
 
     async def process(self, update: Update, agent: Any) -> str:
         """Acts on one update; returns what was done (message, callback, media, ignored...)."""
         if update.my_chat_member:
             member = update.my_chat_member
             if member.chat.type == "private" and member.new_chat_member.status == "kicked":
-                await opt_out(str(member.chat.id), "blocked the bot")
+                await opt_out(str(member.chat.id), "blocked the bot", strict=True)
                 return "opted_out"
             return "ignored"
         desk = advisors_desk(update)
@@ -390,7 +393,7 @@ class TelegramInput(InputChannel):
         try:
             await self.bot.answer_callback_query(query.id)
         except TelegramError as error:
-            logger.warning("Telegram: could not answer a button press: %s", error)
+            logger.warning("Telegram: could not answer a button press: %s", describe(error))
         message = query.message
         if message is None or message.chat.type != "private" or not query.data:
             return "ignored"

@@ -40,9 +40,10 @@ from bot.i18n import Renderer, available_languages
 from bot.menus import payload_for_reply
 from bot.text import normalize
 from channels.common import agent_of, clean_text, relayed_to_advisor
-from channels.delivery import (first_delivery, is_paused, last_inbound, next_page, record_status,
-                               release_delivery, renderer_for_user, save_pages, send_with_retry,
-                               split_long, tracker_of)
+from channels.delivery import (is_paused, last_inbound, lease_wait, next_page, process_once, record_status,
+                               renderer_for_user, retry_after, save_pages, send_with_retry, split_long,
+                               tracker_of)
+from channels.logs import describe, who
 from channels.sms import paginate, prefer_gsm7
 
 logger = logging.getLogger(__name__)
@@ -183,7 +184,7 @@ class TwilioSender:
         else:
             arguments["body"] = body
         outcome = await send_with_retry(lambda: self.client().messages.create_async(**arguments),
-                                        classify, f"Twilio {channel} message to {to}")
+                                        classify, f"Twilio {channel} message to {who(to)}")
         if outcome.ok:
             await record_status(channel, outcome.result.sid, to, outcome.result.status or "queued",
                                 attempts=outcome.attempts)
@@ -196,15 +197,18 @@ class TwilioSender:
         return False
 
 
-async def set_opted_out(sender_id: str, opted_out: bool) -> None:
-    """Records a STOP (no more reminders) or a START."""
+async def set_opted_out(sender_id: str, opted_out: bool, strict: bool = False) -> None:
+    """Records a STOP (no more reminders) or a START. A failure is logged; with `strict` (a
+    webhook Twilio can send again) it raises, so nothing is answered that was not recorded."""
     from bot import profiles
 
     change = profiles.opt_out if opted_out else profiles.opt_in
     try:
         await asyncio.to_thread(change, sender_id, channel_of(sender_id))
-    except Exception:  # the reply still goes out; the log tells staff
-        logger.exception("Twilio: could not record opted_out=%s for %s", opted_out, sender_id)
+    except Exception as error:  # a send's outcome: the log tells staff
+        logger.error("Twilio: could not record opted_out=%s for %s (%s)", opted_out, who(sender_id), describe(error))
+        if strict:
+            raise
 
 
 class SmsOutput(OutputChannel):
@@ -269,7 +273,7 @@ class WhatsAppOutput(OutputChannel):
         content_sid = templates.get(language) or templates.get("*")
         if not content_sid:
             logger.error("WhatsApp: %s is outside the 24-hour window and no template is configured for %r "
-                         "(TWILIO_WHATSAPP_TEMPLATES); message not sent", recipient_id, language)
+                         "(TWILIO_WHATSAPP_TEMPLATES); message not sent", who(recipient_id), language)
             await record_status("whatsapp", None, recipient_id, "failed", "no_template", "outside the 24-hour window")
             return
         flat = " ".join(text.split())
@@ -351,7 +355,8 @@ class TwilioInput(InputChannel):
                 return response.json({"error": "MessageSid and From are required"}, status=400)
             effect, status = await self.accept(form, on_new_message, agent_of(request))
             if status != 200:
-                return response.json({"error": "the message could not be processed; retry later"}, status=status)
+                return response.json({"error": "the message could not be processed; retry later"}, status=status,
+                                     headers={"Retry-After": retry_after()})
             return response.text(EMPTY_TWIML, content_type="text/xml", headers={"X-Effect": effect})
 
         @twilio.route("/status", methods=["POST"])
@@ -364,9 +369,13 @@ class TwilioInput(InputChannel):
             if not sid or not state or not to:
                 return response.json({"error": "MessageSid, MessageStatus and To are required"}, status=400)
             code = form.get("ErrorCode")
-            await record_status(channel_of(to), sid, to, state.lower(), code, form.get("ErrorMessage"))
-            if code == str(UNSUBSCRIBED):
-                await set_opted_out(to, True)
+            try:
+                await record_status(channel_of(to), sid, to, state.lower(), code, form.get("ErrorMessage"), strict=True)
+                if code == str(UNSUBSCRIBED):
+                    await set_opted_out(to, True, strict=True)
+            except Exception:  # logged; Twilio may send the callback again
+                return response.json({"error": "the status could not be recorded; retry later"}, status=503,
+                                     headers={"Retry-After": retry_after()})
             return response.empty()
 
         return twilio
@@ -383,20 +392,18 @@ class TwilioInput(InputChannel):
 
     async def accept(self, form: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]],
                      agent: Any) -> Tuple[str, int]:
-        """Processes a message once: (what was done, HTTP status)."""
+        """Processes a message once: (what was done, HTTP status). 503 when the database cannot
+        be reached or processing failed (retried by Twilio with a retry policy in the webhook URL's
+        connection overrides, or sent to the fallback URL).
+
+        A redelivery of a message another replica is handling waits up to one lease: a replica
+        killed mid-message stops renewing it, and the message is processed here, inside the 15 s
+        Twilio gives a webhook and all its retries. Still renewed after that wait, the other
+        replica is alive and will answer: the redelivery is acknowledged (200) as a duplicate,
+        since a 503 would only log an error at Twilio and call the fallback URL into the same wait."""
         sid, sender = form.get("MessageSid") or form.get("SmsSid"), form.get("From")
-        channel = channel_of(sender)
-        try:
-            if not await first_delivery(channel, sid, sender):
-                return "duplicate", 200
-        except Exception:  # without the table the message is still worth answering
-            logger.exception("Twilio: could not check %s for a duplicate", sid)
-        try:
-            return await self.process(form, on_new_message, agent), 200
-        except Exception:
-            logger.exception("Twilio: message %s failed", sid)
-            await release_delivery(channel, sid)
-            return "error", 503
+        return await process_once(channel_of(sender), sid, sender, lambda: self.process(form, on_new_message, agent),
+                                  wait=lease_wait(), busy=("in_progress", 200))
 
     async def process(self, form: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], agent: Any) -> str:
         """Acts on one message; returns what was done (message, stopped, more, media...)."""
@@ -451,9 +458,9 @@ class TwilioInput(InputChannel):
                        agent: Any) -> str:
         """STOP, START, HELP: recorded, and answered in the language of the word used."""
         if keyword == "stop":
-            await set_opted_out(sender, True)
+            await set_opted_out(sender, True, strict=True)
         elif keyword == "start":
-            await set_opted_out(sender, False)
+            await set_opted_out(sender, False, strict=True)
         if not handled_by_twilio:  # with Advanced Opt-Out, Twilio has already answered
             renderer = await renderer_for_user(sender, await tracker_of(agent, sender))
             if renderer.language not in languages:

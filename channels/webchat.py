@@ -17,6 +17,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.common import clean_text, relayed_to_advisor, resolve_numbered_reply
+from channels.delivery import retry_after
+from channels.logs import private_exc_info
 
 logger = logging.getLogger(__name__)
 PAGE = Path(__file__).parent / "static" / "webchat.html"
@@ -72,9 +74,14 @@ class WebChatInput(InputChannel):
             hint = body.get("language")
             metadata = {"language_hint": hint.split("-")[0].lower()} if isinstance(hint, str) else {}
             collector = WebChatOutput()
-            await on_new_message(
-                UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata)
-            )
+            try:
+                await on_new_message(
+                    UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata)
+                )
+            except Exception as error:  # the conversation store cannot be reached, most likely
+                logger.error("web chat: a message could not be processed", exc_info=private_exc_info(error))
+                return response.json({"error": "the message could not be processed; send it again shortly"},
+                                     status=503, headers={"Retry-After": retry_after()})
             return response.json(collector.messages)
 
         return webchat

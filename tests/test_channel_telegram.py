@@ -16,14 +16,14 @@ from bot import profiles
 from bot.i18n import Renderer
 from channels import delivery
 from channels.telegram import TelegramConfig, TelegramInput, TelegramOutput, make_bot
-from tests.standins import ChannelServer, TelegramStandIn
+from tests.standins import ChannelServer, FakeAgent, TelegramStandIn
 
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
 TOKEN = "7000000001:AAH-test_token_0123456789abcdefghijk"
 SECRET = "s3cret-Token_for-tests"
 HOOK = "/webhooks/telegram/webhook"
 AMINA = "5551234001"
-GROUP = "-1001234567890"
+GROUP = "-1009296980532"
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,8 @@ async def test_recorded_update(telegram, api, fixture, status, effect, text, met
 async def test_a_button_press_is_answered_so_the_spinner_stops(telegram, api):
     async with ChannelServer(telegram) as server:
         await server.post(HOOK, with_id("callback_query.json"), headers())
-    assert [r.params for r in api.sent("answerCallbackQuery")] == [{"callback_query_id": "2385791234567890123"}]
+    pressed = json.loads(body("callback_query.json"))["callback_query"]["id"]
+    assert [r.params for r in api.sent("answerCallbackQuery")] == [{"callback_query_id": pressed}]
 
 
 @pytest.mark.parametrize("fixture", ["voice.json", "photo.json", "document.json", "sticker.json", "location.json"])
@@ -126,7 +127,8 @@ async def test_media_goes_to_the_advisor_who_holds_the_conversation(telegram, ap
     async with server:
         await server.post(HOOK, with_id("voice.json"), headers())
     [message] = server.agent.messages
-    assert message.metadata["media"] == {"type": "voice", "file_id": "AwACAgQAAxkBAAIBVoice"}
+    recorded = json.loads(body("voice.json"))["message"]["voice"]["file_id"]
+    assert message.metadata["media"] == {"type": "voice", "file_id": recorded}
     assert [r.params["text"] for r in api.sent("sendMessage")] == [fr("utter_media_to_advisor")]
 
 
@@ -294,3 +296,80 @@ async def test_polling_mode_fetches_and_processes_updates(api, database_url):
     assert names[0] == "deleteWebhook" and "getUpdates" in names
     assert api.sent("getUpdates")[0].params["allowed_updates"] == [
         "message", "edited_message", "callback_query", "my_chat_member"]
+
+
+# ---- the delivery lease: a replica killed mid-update, another replica at work ---------------
+
+def claim_as_another_replica(update_id: int, seconds_ago: float) -> None:
+    """The claim another replica took `seconds_ago` and has not finished (nor renewed since)."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from bot import storage
+    from bot.channel_store import ChannelDelivery
+
+    moment = storage.utcnow() - dt.timedelta(seconds=seconds_ago)
+    with storage.engine().begin() as db:
+        db.execute(sa.insert(ChannelDelivery.__table__).values(
+            channel="telegram", delivery_id=str(update_id), sender_id=AMINA, received_at=moment,
+            state="processing", claimed_at=moment))
+
+
+def claim_state(update_id: int):
+    """The state of the claim of an update, or None."""
+    import sqlalchemy as sa
+
+    from bot import storage
+    from bot.channel_store import ChannelDelivery
+
+    with storage.engine().connect() as db:
+        return db.execute(sa.select(ChannelDelivery.state).where(
+            ChannelDelivery.channel == "telegram", ChannelDelivery.delivery_id == str(update_id))).scalar()
+
+
+async def post_update(server: ChannelServer, payload: bytes) -> tuple:
+    """(status, JSON body, Retry-After header)."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as client:
+        async with client.post(server.url + HOOK, data=payload, headers=headers()) as answer:
+            return answer.status, json.loads(await answer.text()), answer.headers.get("Retry-After")
+
+
+async def test_an_update_another_replica_holds_gets_503_and_is_processed_after_its_lease(telegram, api, monkeypatch):
+    monkeypatch.setattr(delivery, "LEASE_SECONDS", 0.6)
+    payload = with_id("text.json")
+    update_id = json.loads(payload)["update_id"]
+    claim_as_another_replica(update_id, 0)
+    async with ChannelServer(telegram) as server:
+        busy = await post_update(server, payload)  # Telegram retries any non-2xx
+        assert server.agent.messages == [] and api.sent("sendMessage") == []
+        await asyncio.sleep(0.7)  # that replica died: nobody renews its lease
+        retried = await post_update(server, payload)
+        again = await post_update(server, payload)
+    assert busy == (503, {"error": "the update could not be processed; retry later"}, "1")
+    assert (retried[:2], again[:2]) == ((200, {"status": "message"}), (200, {"status": "duplicate"}))
+    assert len(server.agent.messages) == 1 and len(api.sent("sendMessage")) == 1
+    assert claim_state(update_id) == "done"
+
+
+async def test_a_failed_update_is_released_for_telegrams_retry(telegram, api):
+    payload = with_id("text.json")
+    update_id = json.loads(payload)["update_id"]
+    agent = FakeAgent()
+    handle = agent.handle_message
+    failures = [RuntimeError("the action server is restarting")]
+
+    async def fails_once(message):
+        if failures:
+            raise failures.pop()
+        await handle(message)
+
+    agent.handle_message = fails_once
+    async with ChannelServer(telegram, agent) as running:
+        failed = await post_update(running, payload)
+        assert claim_state(update_id) is None  # released: the retry is processed at once
+        retried = await post_update(running, payload)
+    assert failed[0] == 503 and failed[2] is not None and retried[:2] == (200, {"status": "message"})
+    assert claim_state(update_id) == "done" and len(api.sent("sendMessage")) == 1

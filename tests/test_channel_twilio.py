@@ -232,12 +232,23 @@ async def test_status_callbacks_are_recorded_and_never_go_backwards(twilio):
     delivered = form("status_delivered.json")
     late_sent = dict(delivered, MessageStatus="sent", SmsStatus="sent")
     failed = form("status_failed.json")
+    for sent in (delivered, failed):  # as the sends recorded them
+        await delivery.record_status("sms", sent["MessageSid"], sent["To"], "queued")
     async with ChannelServer(twilio) as server:
         answers = [await server.post(STATUS, p, signed(p, STATUS)) for p in (delivered, late_sent, failed)]
     assert [a[0] for a in answers] == [204, 204, 204]
     rows = {s.message_id: s for s in delivery.statuses()}
     assert rows[delivered["MessageSid"]].status == "delivered"
     assert (rows[failed["MessageSid"]].status, rows[failed["MessageSid"]].error_code) == ("undelivered", "30003")
+
+
+async def test_a_status_callback_never_stores_a_message_we_do_not_hold(twilio):
+    # after forget_me the send's row is gone: a late callback must not write the number back
+    unknown = form("status_delivered.json", MessageSid="SM9c00000000000000000000000000ff")
+    async with ChannelServer(twilio) as server:
+        status, _ = await server.post(STATUS, unknown, signed(unknown, STATUS))
+    assert status == 204
+    assert unknown["MessageSid"] not in {s.message_id for s in delivery.statuses()}
 
 
 async def test_an_unsigned_status_callback_is_refused(twilio):
@@ -368,3 +379,194 @@ def test_the_templates_setting_is_read(monkeypatch):
 def test_the_urlencoded_fixture_matches_its_json_twin():
     raw = (FIXTURES / "sms_text_raw.txt").read_text()
     assert raw == urlencode(form("sms_text.json"))
+
+
+# ---- recorded requests with their expected outcome: a wrong signature, a replay ---------------
+# Each file holds what reached the webhook (headers and form, as Twilio or someone else sent
+# them), the status and effect each request must get, and what must follow from them.
+
+REQUEST_CASES = ["sms_wrong_signature.json", "sms_signed_for_another_url.json", "sms_replayed_message_sid.json"]
+
+
+def recorded(name: str) -> dict:
+    """A recorded request case."""
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+async def post_form(server: ChannelServer, path: str, params: dict, headers: dict) -> tuple:
+    """POSTs a form to the channel; (status, the effect the channel reports, body)."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as client:
+        async with client.post(server.url + path, data=params, headers=headers) as answer:
+            return answer.status, answer.headers.get("X-Effect"), await answer.text()
+
+
+@pytest.mark.parametrize("name", REQUEST_CASES)
+def test_a_recorded_signature_is_twilios_for_what_twilio_signed(name):
+    case = recorded(name)
+    for request in case["requests"]:
+        what_was_signed = dict(request["form"], **case["signed"]["form"])
+        assert RequestValidator(TOKEN).validate(
+            case["signed"]["url"], what_was_signed, request["headers"]["X-Twilio-Signature"])
+
+
+@pytest.mark.parametrize("name", REQUEST_CASES)
+async def test_a_recorded_request_gets_its_status_and_effect(twilio, api, name):
+    case = recorded(name)
+    sender = case["requests"][0]["form"]["From"]
+    if case["profile"] is not None:
+        profiles.remember(sender, "sms", **case["profile"])
+    async with ChannelServer(twilio) as server:
+        answers = [await post_form(server, r["path"], r["form"], r["headers"]) for r in case["requests"]]
+    for (status, effect, got_body), request in zip(answers, case["requests"]):
+        expected = request["expect"]
+        assert (status, effect) == (expected["status"], expected["effect"])
+        if expected["body"] is None:
+            assert got_body.endswith("<Response></Response>")
+        else:
+            assert json.loads(got_body) == expected["body"]
+    assert [m.text for m in server.agent.messages] == case["expect"]["rasa_texts"]
+    assert [r.params for r in api.sent()] == case["expect"]["replies"]
+    if case["expect"]["opted_out"] is not None:
+        assert profiles.get(sender).opted_out is case["expect"]["opted_out"]
+
+
+# ---- STOP, START and HELP in the six languages -----------------------------------------------
+# (reply language, keyword, what the user writes, sender, their profile's language before).
+# The reply is in the language of the word; a word several languages share (a Latin "stop",
+# Farsi and Pashto "کمک") is answered in the user's language, known or their programme's.
+
+KEYWORD_CASES = [
+    ("en", "stop", "STOP", "+21650300101", "en"),
+    ("fr", "stop", "Arrêt", "+21650300102", None),
+    ("ar", "stop", "إيقاف", "+21650300103", None),
+    ("fa", "stop", "توقف", "whatsapp:+93700300104", None),  # Arabic too: the Afghan programme speaks Farsi
+    ("ps", "stop", "ودروه", "whatsapp:+93700300105", None),
+    ("ur", "stop", "band karo", "+923000300106", None),
+    ("ur", "stop", "Stop", "+923000300107", None),  # a Latin STOP from Pakistan
+    ("en", "start", "Start", "+21650300201", "en"),
+    ("fr", "start", "reprendre", "+21650300202", None),
+    ("ar", "start", "ابدأ", "whatsapp:+21650300203", None),
+    ("fa", "start", "شروع", "whatsapp:+93700300204", None),  # also Pashto and Urdu
+    ("ps", "start", "پیل", "+93700300205", None),
+    ("ur", "start", "دوبارہ شروع", "whatsapp:+923000300206", None),
+    ("en", "help", "HELP", "whatsapp:+21650300301", "en"),
+    ("fr", "help", "Aide !", "+21650300302", None),
+    ("ar", "help", "مساعدة", "+21650300303", None),
+    ("fa", "help", "راهنما", "+93700300304", None),
+    ("ps", "help", "کمک", "whatsapp:+93700300305", "ps"),  # Farsi too: the user reads Pashto
+    ("ur", "help", "madad", "+923000300306", None),
+    # Twilio's own opt-out words reach every language, answered in the user's
+    ("en", "stop", "CANCEL", "whatsapp:+21650300108", "en"),
+    ("fr", "stop", "cancel", "+21650300109", "fr"),
+    ("ar", "stop", "إلغاء", "+21650300110", None),
+    ("fa", "stop", "لغو", "whatsapp:+93700300111", "fa"),
+]
+REPLY_KEYS = {"stop": "sms.stopped", "start": "sms.started", "help": "sms.help"}
+EFFECTS = {"stop": "stopped", "start": "started", "help": "help"}
+
+
+def test_the_keyword_cases_cover_each_keyword_in_the_six_languages():
+    covered = {(keyword, language) for language, keyword, *_ in KEYWORD_CASES}
+    assert covered == {(k, lang) for k in REPLY_KEYS for lang in ("en", "fr", "ar", "fa", "ps", "ur")}
+    for key in REPLY_KEYS.values():  # a reply in the wrong language cannot pass for the right one
+        assert len({text(language, key) for language in ("en", "fr", "ar", "fa", "ps", "ur")}) == 6
+
+
+@pytest.mark.parametrize("language, keyword, body, sender, known_language", KEYWORD_CASES,
+                         ids=[f"{c[1]}-{c[0]}-{c[2]}" for c in KEYWORD_CASES])
+async def test_a_keyword_is_recorded_and_answered_in_the_users_language(twilio, api, language, keyword, body,
+                                                                        sender, known_language):
+    opted_out_before = keyword != "stop"  # START and HELP come from someone who had stopped
+    is_whatsapp = sender.startswith("whatsapp:")
+    profiles.remember(sender, "unknown", opted_out=opted_out_before, language=known_language)
+    params = form("whatsapp_text.json" if is_whatsapp else "sms_text.json", fresh=True, From=sender, Body=body)
+    async with ChannelServer(twilio) as server:
+        status, effect, _ = await post_form(server, HOOK, params, signed(params))
+    assert (status, effect) == (200, EFFECTS[keyword])
+    assert server.agent.messages == []  # a keyword is the channel's business, not the assistant's
+    profile = profiles.get(sender)
+    assert profile.opted_out is {"stop": True, "start": False, "help": opted_out_before}[keyword]
+    assert profile.channel == ("unknown" if keyword == "help" else "whatsapp" if is_whatsapp else "sms")
+    assert [r.params for r in api.sent()] == [{"To": sender, "From": FROM_WA if is_whatsapp else FROM_SMS,
+                                               "Body": text(language, REPLY_KEYS[keyword]), "StatusCallback": CALLBACK}]
+
+
+# ---- the delivery lease: a replica killed mid-message, another replica at work ----------------
+# Twilio retries (with the connection overrides `#rc=..&rp=5xx`) within its 15 s, right after the
+# load balancer's 502: the redelivery waits out one lease instead of being dropped.
+
+def claim_as_another_replica(channel: str, sid: str, sender: str) -> None:
+    """The claim another replica has just taken and not finished."""
+    import sqlalchemy as sa
+
+    from bot import storage
+    from bot.channel_store import ChannelDelivery
+
+    with storage.engine().begin() as db:
+        db.execute(sa.insert(ChannelDelivery.__table__).values(
+            channel=channel, delivery_id=sid, sender_id=sender, received_at=storage.utcnow(),
+            state="processing", claimed_at=storage.utcnow()))
+
+
+def set_claim(channel: str, sid: str, **values) -> None:
+    """What the other replica does to its claim: renew it, or mark it done."""
+    import sqlalchemy as sa
+
+    from bot import storage
+    from bot.channel_store import ChannelDelivery
+
+    with storage.engine().begin() as db:
+        db.execute(sa.update(ChannelDelivery.__table__).where(
+            ChannelDelivery.channel == channel, ChannelDelivery.delivery_id == sid).values(**values))
+
+
+async def post_timed(server: ChannelServer, params: dict) -> tuple:
+    """(status, X-Effect, seconds the answer took)."""
+    import time
+
+    started = time.monotonic()
+    status, effect, _ = await post_form(server, HOOK, params, signed(params))
+    return status, effect, time.monotonic() - started
+
+
+async def test_a_redelivery_waits_out_the_lease_of_a_killed_replica_and_is_processed(twilio, api, monkeypatch):
+    monkeypatch.setattr(delivery, "LEASE_SECONDS", 0.8)
+    params = form("sms_text.json", fresh=True)
+    claim_as_another_replica("sms", params["MessageSid"], params["From"])  # then killed: never renewed
+    async with ChannelServer(twilio) as server:
+        status, effect, took = await post_timed(server, params)
+        again = await post_timed(server, params)
+    assert (status, effect) == (200, "message") and 0.7 < took < 5
+    assert again[:2] == (200, "duplicate")
+    assert [m.text for m in server.agent.messages] == ["Hello, I need a loan"] and len(api.sent()) == 1
+
+
+async def test_a_redelivery_while_a_live_replica_works_is_not_processed_twice(twilio, api, monkeypatch):
+    import asyncio
+
+    from bot import storage
+
+    monkeypatch.setattr(delivery, "LEASE_SECONDS", 0.6)
+    working, finishing = form("sms_text.json", fresh=True), form("sms_text.json", fresh=True)
+    for params in (working, finishing):
+        claim_as_another_replica("sms", params["MessageSid"], params["From"])
+
+    async def live_replica() -> None:  # renews its lease as it works; finishes the second message
+        for beat in range(100):
+            await asyncio.sleep(0.15)
+            await asyncio.to_thread(set_claim, "sms", working["MessageSid"], claimed_at=storage.utcnow())
+            if beat == 2:
+                await asyncio.to_thread(set_claim, "sms", finishing["MessageSid"], state="done")
+
+    replica = asyncio.ensure_future(live_replica())
+    try:
+        async with ChannelServer(twilio) as server:
+            in_progress = await post_timed(server, working)
+            finished = await post_timed(server, finishing)
+    finally:
+        replica.cancel()
+    assert in_progress[:2] == (200, "in_progress") and in_progress[2] > 0.6  # waited one lease
+    assert finished[:2] == (200, "duplicate")
+    assert server.agent.messages == [] and api.sent() == []

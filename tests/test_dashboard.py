@@ -551,29 +551,6 @@ def test_admin_manages_accounts_and_advisors(server):
     assert bad.status_code == 400
 
 
-def test_handoff_figures_from_a_tickets_table(small_engine):
-    created = dt.datetime(2025, 1, 6, 9, 0, tzinfo=dt.timezone.utc)
-    with small_engine.begin() as db:
-        table = sa.Table("tickets", sa.MetaData(), autoload_with=db)  # created by the migrations
-        for i, (reply, close, advisor) in enumerate([(2, 30, "A"), (4, 60, "A"), (10, None, "B"), (None, None, None)]):
-            naive = lambda minutes: (created + dt.timedelta(minutes=minutes)).replace(tzinfo=None)
-            db.execute(sa.insert(table).values(
-                sender_id=f"+2165000000{i}", reason="user_request" if i < 3 else "repeated_fallback",
-                channel="sms", language="ar", status="open", created_at=naive(0),
-                claimed_at=naive(reply - 1) if reply else None, first_reply_at=naive(reply) if reply else None,
-                closed_at=naive(close) if close else None, advisor=advisor))
-    from bot.dashboard import handoffs
-
-    with small_engine.connect() as db:
-        page = handoffs.handoffs(db, Filters(DAY, DAY), now=created + dt.timedelta(minutes=90))
-    assert page.totals["requests"] == 4
-    assert page.totals["reply_median"] == 4.0 and page.totals["resolution_median"] == 45.0
-    assert page.totals["open"] == 2 and page.totals["waiting"] == 1
-    assert dict((r[0], r[1]) for r in page.tables["reasons"].rows) == {"user_request": 3, "repeated_fallback": 1}
-    assert page.tables["queue"].rows == [("sms", "ar", 2, 1, 90.0)]
-    assert [(r[0], r[1]) for r in page.tables["advisors"].rows] == [("A", 2), ("B", 1)]
-
-
 def test_migration_indexes_an_existing_events_table(tmp_path):
     url = f"sqlite:///{tmp_path / 'rasa-first.db'}"
     storage.upgrade(url, "0002")

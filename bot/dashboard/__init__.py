@@ -6,7 +6,7 @@ compact daily aggregates (`bot.dashboard.etl`), and shows them as server-side SV
 tables with CSV downloads. Staff log in; admins also manage accounts and advisors.
 
 Modules: `models` (tables), `etl` (events to aggregates), `filters` (query parameters),
-`queries` (one function per page), `handoffs` (the tickets table, when it exists), `charts`
+`queries` (one function per page), `handoffs` (the handoff tickets), `charts`
 (SVG geometry), `auth` (accounts, sessions, CSRF), `privacy` (pseudonyms, retention),
 `app` (routes), `bench` (page timings), `__main__` (the command line).
 """

@@ -5,10 +5,10 @@ Forms carry the session's CSRF token.
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Dict, List, Optional
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -16,10 +16,11 @@ from sanic.response import HTTPResponse
 from bot.dashboard import auth, conversations, privacy
 from bot.dashboard.filters import CHANNELS, choices
 from bot.dashboard.models import advisors
+from bot.handoff.advisors import AdvisorError as ContactError
+from bot.handoff.advisors import normal_contact
 from bot.storage import utcnow
 
 ADVISOR_CHANNELS = tuple(c for c in CHANNELS if c != "webchat")
-_CONTACT = re.compile(r"^[0-9A-Za-z+@:_.\- ]{3,128}$")
 
 
 class AdvisorError(ValueError):
@@ -27,16 +28,18 @@ class AdvisorError(ValueError):
 
 
 def advisor_values(form: Dict[str, str], languages: List[str]) -> Dict[str, Any]:
-    """Validated columns of an advisor from a submitted form."""
+    """Validated columns of an advisor from a submitted form, the contact in the form the desk
+    looks advisors up by (`bot.handoff.advisors.normal_contact`)."""
     name = form.get("name", "").strip()
     if not 1 <= len(name) <= 100:
         raise AdvisorError("name")
     channel = form.get("channel", "")
     if channel not in ADVISOR_CHANNELS:
         raise AdvisorError("channel")
-    contact = form.get("contact", "").strip()
-    if not _CONTACT.match(contact):
-        raise AdvisorError("contact")
+    try:
+        contact = normal_contact(channel, form.get("contact", ""))
+    except ContactError:
+        raise AdvisorError("contact_telegram" if channel == "telegram" else "contact_phone") from None
     programme = form.get("programme") or None
     if programme is not None and programme not in choices()["programme"]:
         raise AdvisorError("programme")
@@ -45,6 +48,21 @@ def advisor_values(form: Dict[str, str], languages: List[str]) -> Dict[str, Any]
         raise AdvisorError("languages")
     return {"name": name, "channel": channel, "contact": contact, "programme": programme,
             "languages": " ".join(languages)}
+
+
+def save_advisor(engine: Engine, values: Dict[str, Any]) -> int:
+    """Adds an advisor, or updates and reactivates the one with the same channel and contact
+    (as `bot.handoff.advisors.add` does); returns their id."""
+    now = utcnow()
+    with engine.begin() as db:
+        found = db.execute(sa.select(advisors.c.id).where(advisors.c.channel == values["channel"],
+                                                          advisors.c.contact == values["contact"])).first()
+        if found:
+            db.execute(sa.update(advisors).where(advisors.c.id == found.id)
+                       .values(**values, active=True, updated_at=now))
+            return found.id
+        return db.execute(sa.insert(advisors).values(**values, active=True, created_at=now, updated_at=now)
+                          ).inserted_primary_key[0]
 
 
 def register(app: Sanic, context: Any) -> None:
@@ -135,12 +153,7 @@ def register(app: Sanic, context: Any) -> None:
         except AdvisorError as error:
             return await advisors_page(request, str(error), 400)
 
-        def work() -> None:
-            now = utcnow()
-            with engine.begin() as db:
-                db.execute(sa.insert(advisors).values(**values, active=True, created_at=now, updated_at=now))
-
-        await context.db(work)
+        await context.db(save_advisor, engine, values)
         return response.redirect("/admin/advisors", status=303)
 
     @app.post("/admin/advisors/<advisor_id:int>/<change:str>")

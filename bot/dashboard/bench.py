@@ -2,9 +2,8 @@
 
 Uses a PostgreSQL database of its own (`DASHBOARD_BENCH_URL`, default
 postgresql://postgres@127.0.0.1:5432/dashboard_bench, created if missing), loads the demo data
-there (10,000 users, 1,000,000 events over 6 months) unless it is already loaded, gives it a
-`tickets` table if the handoff service has not created one (so the handoff page has data),
-starts the dashboard server, logs in, and requests every page several times: with the default
+there (10,000 users, 1,000,000 events over 6 months, with their handoff tickets) unless it is
+already loaded, starts the dashboard server, logs in, and requests every page several times: with the default
 range (30 days), the whole six months, and with filters. Prints the median and worst time of
 each. This is a measurement, not a test: it never fails on a slow page, it reports it.
 """
@@ -31,12 +30,6 @@ from bot import storage
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/dashboard_bench"
 USER, PASSWORD = "bench", "bench-password-1234"
-TICKETS_DDL = """
-CREATE TABLE IF NOT EXISTS tickets (
-    id SERIAL PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, reason VARCHAR(32), channel VARCHAR(32),
-    language VARCHAR(8), status VARCHAR(16) NOT NULL, created_at TIMESTAMPTZ NOT NULL, claimed_at TIMESTAMPTZ,
-    first_reply_at TIMESTAMPTZ, closed_at TIMESTAMPTZ, advisor VARCHAR(100))
-"""
 
 
 def ensure_database(url: str) -> None:
@@ -58,9 +51,6 @@ def prepare(url: str, events: int, users: int, reload: bool) -> None:
     ensure_database(url)
     storage.upgrade(url)
     engine = storage.engine(url)
-    with engine.begin() as db:
-        if not sa.inspect(db).has_table("tickets"):
-            db.execute(sa.text(TICKETS_DDL))
     with engine.connect() as db:
         present = sa.inspect(db).has_table("events") and db.execute(sa.text("SELECT count(*) FROM events")).scalar()
     if reload or not present or present < events:

@@ -1,17 +1,20 @@
 """Deletes message texts older than the retention period, keeping every count.
 
 `RETENTION_DAYS` (or `python -m bot.dashboard retention --days N`) sets the period. The
-aggregates are brought up to date first, so nothing counted is lost; then the `text` of user
-events (and its copy in `parse_data`, and entity values, which are pieces of it) is blanked in
-Rasa's `events` table, and the text of old unanswered questions is emptied. Rows stay, so
-message, fallback and unanswered counts do not change.
+aggregates are brought up to date first, so nothing counted is lost; then, in Rasa's `events`
+table, the `text` of user events (and its copy in `parse_data`, entity values, which are pieces
+of it, and the links to a photo or voice message they carried) and the `text` of bot events
+(answers, calculations, advisors' messages and the buttons sent with them) are blanked, and
+the text of old unanswered questions is emptied. Rows stay, so message, fallback and
+unanswered counts do not change. The handoff tables keep no message text (`ticket_posts`
+only links a Telegram message id to its ticket), so there is nothing there to blank.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -49,7 +52,44 @@ def blank_user_event(data: Dict) -> bool:
             if isinstance(entity, dict) and entity.get("value") not in (None, ""):
                 entity["value"] = ""
                 changed = True
+    metadata = data.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("media"):
+        kinds = _media_kinds(metadata["media"])
+        if kinds != metadata["media"]:
+            metadata["media"] = kinds
+            changed = True
     return changed
+
+
+def _media_kinds(media: Any) -> Any:
+    """Only the kind of each photo or voice message (its link or file id goes)."""
+    if isinstance(media, list):
+        return [_media_kinds(item) for item in media]
+    if isinstance(media, dict):
+        return {"type": media.get("type")}
+    return None
+
+
+def blank_bot_event(data: Dict) -> bool:
+    """Removes what the assistant or an advisor said from a bot event's data in place (its
+    text, and the buttons, quick replies, attachments and custom payload sent with it); the
+    response key in `metadata` stays. True if anything changed."""
+    changed = False
+    if data.get("text"):
+        data["text"] = ""
+        changed = True
+    extra = data.get("data")
+    if isinstance(extra, dict):
+        for name, value in extra.items():
+            if value not in (None, "", [], {}):
+                extra[name] = None
+                changed = True
+    return changed
+
+
+def blank_event(kind: str, data: Dict) -> bool:
+    """Blanks the texts of a user or bot event in place; True if anything changed."""
+    return blank_user_event(data) if kind == "user" else blank_bot_event(data) if kind == "bot" else False
 
 
 def apply(engine: Engine, days: int, now: Optional[dt.datetime] = None) -> Dict[str, int]:
@@ -72,12 +112,13 @@ def _events(engine: Engine, cutoff: float) -> int:
     count, after = 0, 0
     while True:
         with engine.begin() as db:
-            rows = db.execute(sa.select(e.id, e.data).where(e.type_name == "user", e.timestamp < cutoff, e.id > after)
+            rows = db.execute(sa.select(e.id, e.type_name, e.data)
+                              .where(e.type_name.in_(("user", "bot")), e.timestamp < cutoff, e.id > after)
                               .order_by(e.id).limit(BATCH)).all()
             updates = []
             for row in rows:
                 data = json.loads(row.data or "{}")
-                if blank_user_event(data):
+                if blank_event(row.type_name, data):
                     updates.append({"event_id": row.id, "new_data": json.dumps(data)})
             if updates:
                 events = m.events_table()

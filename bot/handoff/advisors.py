@@ -6,6 +6,7 @@ advisor is reached on `telegram` (contact: their numeric Telegram user id) or on
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -14,8 +15,11 @@ import sqlalchemy as sa
 
 from bot.dashboard.models import advisors as table
 from bot.storage import engine, utcnow
+from bot.text import fold_digits
 
 CHANNELS = ("telegram", "sms", "whatsapp")
+_TELEGRAM_ID = re.compile(r"^-?[0-9]{1,19}$")
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 class AdvisorError(ValueError):
@@ -42,15 +46,19 @@ class Advisor:
 
 def normal_contact(channel: str, contact: str) -> str:
     """The contact as stored and as the channels report it: a digit string for Telegram,
-    E.164 for SMS (`+21671000100`), `whatsapp:+...` for WhatsApp."""
-    contact = (contact or "").strip()
+    E.164 for SMS (`+21671000100`), `whatsapp:+...` for WhatsApp. Arabic-Indic and Persian
+    digits, direction marks pasted from right-to-left text and a `00` international prefix are
+    accepted."""
+    contact = _INVISIBLE.sub("", fold_digits(contact or "")).strip()
     if channel == "telegram":
-        if not contact.lstrip("-").isdigit():
+        if not _TELEGRAM_ID.match(contact):
             raise AdvisorError("a Telegram advisor is registered by their numeric user id")
-        return contact
+        return str(int(contact))
     if channel not in CHANNELS:
         raise AdvisorError(f"channel must be one of {', '.join(CHANNELS)}")
-    number = contact.split(":", 1)[-1]
+    number = contact.split(":", 1)[-1].strip()
+    if number.startswith("00"):
+        number = "+" + number[2:]
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException as error:
