@@ -6,11 +6,13 @@ trained here (one intent, one response, Rasa's own in-memory stores, same Rasa).
 REST channel it measures, for 1, 10 and 50 concurrent conversations, the reply latency (p50,
 p95, p99) and the throughput; then the latency at the start and at the end of one long
 conversation; the memory of each process at rest and under load; the model's size and, when
-`make model` recorded it, its training time. Prints a table and writes `reports/bench.json`.
+`make model` recorded it, its training time. Then, on this machine's PostgreSQL and Redis
+(`bot/bench_prod.py`): the production setup with two replicas against one replica on the same
+load, and the cost of the long conversation once its session has expired. Prints tables and
+writes `reports/bench.json`, also when a part fails (its error is in the report).
 
     python -m bot.bench [--messages 200] [--long 500] [--concurrency 1 10 50]
-
-Not measured here: several replicas (that needs `make run-prod` with PostgreSQL and Redis).
+                        [--replica-concurrency 10 50] [--no-production]
 """
 from __future__ import annotations
 
@@ -165,11 +167,13 @@ async def load(url: str, concurrency: int, messages: int, tag: str) -> Dict[str,
             "p99_ms": percentile(latencies, 0.99), "throughput_per_s": round(len(latencies) / elapsed, 2)}
 
 
-async def long_conversation(url: str, turns: int) -> Dict[str, float]:
+LONG_SENDER = f"bench-long-{os.getpid()}"
+
+
+async def long_conversation(url: str, turns: int, sender: str = LONG_SENDER) -> Dict[str, float]:
     """One conversation of `turns` messages: mean latency of the first and last ten."""
     import aiohttp
 
-    sender = f"bench-long-{os.getpid()}"
     latencies: List[float] = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as client:
         for turn in range(turns):
@@ -178,8 +182,11 @@ async def long_conversation(url: str, turns: int) -> Dict[str, float]:
                 await answer.read()
             latencies.append(time.perf_counter() - began)
     head, tail = latencies[:10], latencies[-10:]
+    block = max(10, turns // 10)
     return {"turns": turns, "first_10_mean_ms": round(statistics.mean(head) * 1000, 1),
-            "last_10_mean_ms": round(statistics.mean(tail) * 1000, 1)}
+            "last_10_mean_ms": round(statistics.mean(tail) * 1000, 1),
+            f"mean_ms_per_{block}_turns": [round(statistics.mean(latencies[i:i + block]) * 1000, 1)
+                                           for i in range(0, turns, block)]}
 
 
 def start(command: List[str], env: Dict[str, str], log: Path) -> subprocess.Popen:
@@ -209,12 +216,30 @@ def table(results: Dict[str, List[Dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
+def stored_events(tracker_db: Path, sender: str) -> List[dict]:
+    """The events of one conversation in the SQLite tracker store, oldest first."""
+    import sqlite3
+
+    with sqlite3.connect(tracker_db) as db:
+        rows = db.execute("select data from events where sender_id = ? order by id", (sender,)).fetchall()
+    return [json.loads(data) for (data,) in rows]
+
+
+def replica_table(rows: Dict[str, List[Dict[str, float]]]) -> str:
+    """The latency table of the production setup, one row per replica count and concurrency."""
+    return table(rows).replace("| bot |", "| setup |", 1)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Runs the benchmark; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=200, help="messages per concurrency level")
     parser.add_argument("--long", type=int, default=500, help="turns of the long conversation")
     parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 10, 50])
+    parser.add_argument("--replica-concurrency", type=int, nargs="*", default=[10, 50],
+                        help="concurrency levels of the two-replicas-against-one runs")
+    parser.add_argument("--no-production", action="store_true",
+                        help="skip the PostgreSQL and Redis part (replicas, session expiry)")
     args = parser.parse_args(argv)
     if not MODEL.exists():
         print("No trained model: run `make model` first.", file=sys.stderr)
@@ -231,9 +256,37 @@ def main(argv: Optional[List[str]] = None) -> int:
         f"  db: {work / 'tracker.db'}\nlock_store:\n  type: in_memory\nnlg:\n  type: bot.nlg.CatalogNLG\n")
     credentials = work / "credentials.yml"
     credentials.write_text("rest: {}\n")
-    processes: Dict[str, subprocess.Popen] = {}
     report: Dict[str, object] = {"machine": f"{os.cpu_count()} cores", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                            time.gmtime())}
+    status = 0
+    try:
+        ports = (action_port, full_port, minimal_port)
+        if not measure_single(args, work, env, endpoints, credentials, ports, report):
+            return 1
+        if not args.no_production:
+            from bot import bench_prod
+
+            long_events = stored_events(work / "tracker.db", LONG_SENDER) if args.long else []
+            try:
+                report["production"] = bench_prod.measure(
+                    env, work, args.replica_concurrency, args.messages, long_events, MESSAGES,
+                    load=load, rss_mb=rss_mb, sampler=Sampler, free_port=free_port)
+            except Exception as error:  # PostgreSQL or Redis missing: the single-server figures stand
+                report["production"] = {"error": f"{type(error).__name__}: {error}"}
+                status = 1
+    finally:
+        REPORT.parent.mkdir(exist_ok=True)
+        REPORT.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print_summary(report)
+    shutil.rmtree(work, ignore_errors=True)
+    return status
+
+
+def measure_single(args, work: Path, env: Dict[str, str], endpoints: Path, credentials: Path, ports,
+                   report: Dict[str, object]) -> bool:
+    """The full assistant on one server (SQLite) against the minimal bot; False if one cannot start."""
+    action_port, full_port, minimal_port = ports
+    processes: Dict[str, subprocess.Popen] = {}
     try:
         began = time.perf_counter()
         minimal_model = train_minimal(work, env)
@@ -249,7 +302,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         for name, port in (("rasa", full_port), ("minimal", minimal_port)):
             if not wait_for(f"http://127.0.0.1:{port}/", 600, list(processes.values())):
                 print(f"the {name} server did not start; see {work}", file=sys.stderr)
-                return 1
+                report["error"] = f"the {name} server did not start"
+                return False
         report["startup_s"] = round(time.perf_counter() - began, 1)
         time.sleep(2)
         report["memory_at_rest_mb"] = {name: rss_mb(p.pid) for name, p in processes.items()}
@@ -275,10 +329,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             report["long_conversation"] = asyncio.run(long_conversation(full_url, args.long))
         report["model_mb"] = round(MODEL.stat().st_size / 1e6, 1)
         report["training_s"] = float(TRAIN_TIME.read_text()) if TRAIN_TIME.exists() else None
+        return True
     finally:
         stop(list(processes.values()))
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+def print_summary(report: Dict[str, object]) -> None:
+    """Prints the tables and figures of `report`."""
     print()
     print(table(report["latency"]))
     print()
@@ -289,13 +346,32 @@ def main(argv: Optional[List[str]] = None) -> int:
         long = report["long_conversation"]
         print(f"long conversation: turns 1-10 {long['first_10_mean_ms']} ms, turns {long['turns'] - 9}-"
               f"{long['turns']} {long['last_10_mean_ms']} ms")
+        blocks = next((v for k, v in long.items() if k.startswith("mean_ms_per_")), [])
+        print(f"  mean per block of {long['turns'] // max(1, len(blocks))} turns (ms): {blocks}")
     print(f"memory at rest (MB): {report['memory_at_rest_mb']}")
     print(f"memory under load, peak (MB): {report['memory_under_load_mb']}")
     print(f"model: {report['model_mb']} MB; training: {report['training_s']} s; minimal bot training: "
           f"{report['minimal_training_s']} s; start-up of both servers: {report['startup_s']} s")
+    production = report.get("production") or {}
+    if production.get("error"):
+        print(f"production setup (PostgreSQL, Redis): not measured: {production['error']}")
+    elif production:
+        print()
+        print(replica_table(production["latency"]))
+        for row in production["two_vs_one"]:
+            print(f"concurrency {row['concurrency']}: two replicas give {row['throughput_ratio']}x the throughput "
+                  f"of one; p95 {row['p95_ratio']}x")
+        print(f"production memory at rest (MB): {production['memory_at_rest_mb']}")
+        print(f"production memory under load, peak (MB): {production['memory_under_load_mb']}")
+        expiry = production.get("session_expiry")
+        if expiry:
+            print(f"\nlong conversation on PostgreSQL ({expiry['copied_turns']} turns copied; session expiry "
+                  f"{expiry['session_expiration_minutes']:g} min), ten messages each:")
+            for name in ("new_conversation", "long_same_session", "long_expired_session"):
+                row = expiry[name]
+                print(f"  {name.replace('_', ' ')}: first {row['first_ms']} ms, then {row['next_mean_ms']} ms mean; "
+                      f"{row['events_stored']} events stored, {row['events_in_latest_session']} in the latest session")
     print(f"written to {REPORT.relative_to(ROOT)}")
-    shutil.rmtree(work, ignore_errors=True)
-    return 0
 
 
 if __name__ == "__main__":

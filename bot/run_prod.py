@@ -234,9 +234,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--state", type=Path, help="write each process's pid and port to this JSON file")
     parser.add_argument("--no-restart", action="store_true", help="stop everything when a process dies")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="create and migrate the database, then exit (a deployment's migrate step)")
     args = parser.parse_args(argv)
     os.chdir(ROOT)
-    if not args.model.exists():
+    if not args.prepare_only and not args.model.exists():
         print("No trained model: run `make model` first.", file=sys.stderr)
         return 2
     env = settings()
@@ -245,6 +247,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as error:  # PostgreSQL unreachable or refusing: say so and stop
         print(f"Cannot prepare the database: {error}", file=sys.stderr)
         return 1
+    if args.prepare_only:
+        print("database ready", flush=True)
+        return 0
     supervisor = Supervisor(children(env, args.replica_ports, args.action_ports, args.port, args.workers,
                                      args.model), args.state)
     signal.signal(signal.SIGTERM, _interrupt)

@@ -49,9 +49,8 @@ def database_url(tmp_path_factory) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def action_server(database_url):
-    """The real rasa-sdk action server, running the project's actions."""
+def start_action_server(database_url: str) -> tuple:
+    """Starts the real rasa-sdk action server on a free port; returns its webhook URL and process."""
     port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url, PYTHONPATH=str(ROOT))
     process = subprocess.Popen(
@@ -60,7 +59,18 @@ def action_server(database_url):
     )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/health", process)
-        yield f"http://127.0.0.1:{port}/webhook"
+    except Exception:
+        process.kill()
+        raise
+    return f"http://127.0.0.1:{port}/webhook", process
+
+
+@pytest.fixture(scope="session")
+def action_server(database_url):
+    """The real rasa-sdk action server, running the project's actions."""
+    url, process = start_action_server(database_url)
+    try:
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -140,12 +150,18 @@ class RasaServer:
 
 
 def start_rasa_server(tmp: Path, action_url: str, tracker_db: Path, database_url: str,
-                      credentials: Path = ROOT / "bot" / "credentials.yml", env_extra: dict = None) -> RasaServer:
-    """Starts the real Rasa server with the trained model, the API enabled, on a free port."""
+                      credentials: Path = ROOT / "bot" / "credentials.yml", env_extra: dict = None,
+                      endpoints: Path = None) -> RasaServer:
+    """Starts the real Rasa server with the trained model, the API enabled, on a free port.
+
+    With `endpoints` (e.g. bot/endpoints.prod.yml, its settings in `env_extra`), that file is
+    used as it is and `action_url`, `tracker_db` are ignored.
+    """
     if not MODEL.exists():
         pytest.fail("no trained model: run `make test`, which trains it")
     port, token = free_port(), "test-token"
-    endpoints = write_endpoints(tmp / f"endpoints-{port}.yml", action_url, tracker_db)
+    if endpoints is None:
+        endpoints = write_endpoints(tmp / f"endpoints-{port}.yml", action_url, tracker_db)
     log = tmp / f"rasa-{port}.log"
     env = dict(os.environ, DATABASE_URL=database_url, PYTHONPATH=str(ROOT), **(env_extra or {}))
     process = subprocess.Popen(
