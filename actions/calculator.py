@@ -35,6 +35,30 @@ def _product(tracker: Tracker, programme: Optional[programmes.Programme]) -> Opt
     return calculator.find_product(str(value), programme) if value and programme else None
 
 
+def _answers_product_question(tracker: Tracker) -> bool:
+    """Whether the latest message is a number picking a product, not an amount or a duration."""
+    return (tracker.get_slot("requested_slot") == "loan_product"
+            and calculator.product_number(user_text(tracker), language_of(tracker)) is not None)
+
+
+def _answers_term_question(tracker: Tracker) -> bool:
+    """Whether the latest message reads as the duration asked for ("10 years"), so that a number
+    the model tagged in it as an amount is part of the duration."""
+    return (tracker.get_slot("requested_slot") == "loan_term"
+            and parse_duration(user_text(tracker), language_of(tracker)) is not None)
+
+
+def _before_this_message(tracker: Tracker, slot: str) -> Any:
+    """The slot's value before the latest user message, ignoring what was extracted from it."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen_user = True
+        elif seen_user and event.get("event") == "slot" and event.get("name") == slot:
+            return event.get("value")
+    return None
+
+
 def _term(value: Any, language: str):
     return parse_duration(str(value), language) if value else None
 
@@ -66,11 +90,25 @@ class ValidateLoanForm(FormValidationAction):
         profiles.remember(tracker.sender_id, tracker.get_latest_input_channel(), country=programme.country)
         return {"loan_country": programme.country, "country": programme.country}
 
+    async def extract_loan_product(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                   domain: DomainDict) -> Dict[Text, Any]:
+        """The product picked by a typed answer ("2", "٢", "je sais pas", "نمی‌دونم").
+
+        Read whatever intent the model gave the answer: "I don't know" often reads as `deny`,
+        which the slot mappings skip, and the form would then be left."""
+        text = user_text(tracker)
+        if tracker.get_slot("requested_slot") != "loan_product" or not text or text.startswith("/"):
+            return {}
+        programme = _programme(tracker)
+        product = calculator.choose_product(text, programme, language_of(tracker)) if programme else None
+        return {"loan_product": product["id"]} if product else {}
+
     def validate_loan_product(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                               domain: DomainDict) -> Dict[Text, Any]:
-        """One of the programme's products (by id, name or "I don't know")."""
+        """One of the programme's products (by id, name, number in the list or "I don't know")."""
         programme = _programme(tracker)
-        product = calculator.find_product(str(value or ""), programme) if programme else None
+        product = calculator.choose_product(str(value or ""), programme, language_of(tracker)) \
+            if programme else None
         if product is None:
             return {"loan_product": None}
         slots: Dict[Text, Any] = {"loan_product": product["id"]}
@@ -81,6 +119,8 @@ class ValidateLoanForm(FormValidationAction):
     def validate_loan_amount(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                              domain: DomainDict) -> Dict[Text, Any]:
         """An amount within the product's limits, as people type it in their language."""
+        if _answers_product_question(tracker) or _answers_term_question(tracker):
+            return {"loan_amount": _before_this_message(tracker, "loan_amount")}
         # the whole answer first: the model may tag only "20" of "۲۰ هزار" (20 thousand)
         amount = parse_amount(user_text(tracker), language_of(tracker)) \
             if tracker.get_slot("requested_slot") == "loan_amount" else None
@@ -101,6 +141,8 @@ class ValidateLoanForm(FormValidationAction):
     def validate_loan_term(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> Dict[Text, Any]:
         """A duration ("18 months", "one year", "26 weeks") within the product's limits."""
+        if _answers_product_question(tracker):
+            return {"loan_term": _before_this_message(tracker, "loan_term")}
         term = _term(value, language_of(tracker))
         if term is None:
             dispatcher.utter_message(response="utter_calc_invalid_term")
@@ -251,6 +293,7 @@ class ActionShowSchedule(Action):
         _, _, schedule = schedule_of(calculation)
         if tracker.get_latest_input_channel() in ("sms", "whatsapp"):
             dispatcher.utter_message(response="utter_calc_next_payments", rows=calculator.rows(schedule, 3))
-        else:
-            dispatcher.utter_message(response="utter_calc_schedule", rows=calculator.rows(schedule))
+        else:  # one line per payment: principal, interest and total, under a header line
+            dispatcher.utter_message(response="utter_calc_schedule_table", header="schedule_table_header",
+                                     rows=calculator.rows(schedule))
         return []

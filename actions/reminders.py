@@ -9,12 +9,13 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.calculator import schedule_of
 from actions.context import entity
-from bot import profiles, reminders
+from bot import loan_book, profiles, reminders
 from bot import programme as programmes
 
 
 class ActionSetReminders(Action):
-    """Schedules a reminder before each payment of the latest calculation."""
+    """Schedules a reminder before each payment: of the user's actual loan when staff imported it,
+    else of their latest calculation."""
 
     def name(self) -> Text:
         """Action name used in the domain."""
@@ -22,22 +23,38 @@ class ActionSetReminders(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict]:
         """Stores the reminders and says when the first one comes."""
-        calculation = tracker.get_slot("loan_calculation")
-        if not calculation:
-            dispatcher.utter_message(response="utter_reminders_nothing_to_set")
-            return []
-        programme, _, schedule = schedule_of(calculation)
         channel = tracker.get_latest_input_channel() or "webchat"
-        created = reminders.schedule(tracker.sender_id, channel, programme,
-                                     [(i.due_date, i.total) for i in schedule.installments])
+        created = _from_actual_loan(tracker.sender_id, channel)
+        calculation = tracker.get_slot("loan_calculation")
+        if not created and calculation:
+            programme, _, schedule = schedule_of(calculation)
+            created = reminders.schedule(tracker.sender_id, channel, programme,
+                                         [(i.due_date, i.total) for i in schedule.installments])
         if not created:
             dispatcher.utter_message(response="utter_reminders_nothing_to_set")
             return []
         profiles.remember(tracker.sender_id, channel, opted_out=False)
-        first = created[0].send_at.astimezone(programme.timezone).date()
+        programme = programmes.load_all()[created[0].programme]
+        zone = reminders.zone_for(tracker.sender_id, programme)
+        first = created[0].send_at.astimezone(zone).date()
         dispatcher.utter_message(response="utter_reminders_set", count=len(created),
-                                 days=programme.data["reminders"]["days_before"], first=first.isoformat())
+                                 days=programme.data["reminders"]["days_before"], first=first.isoformat(),
+                                 country=programme.country)
         return []
+
+
+def _from_actual_loan(sender_id: str, channel: str) -> list:
+    """Reminders of the imported instalments still ahead ([] without an imported loan)."""
+    known = programmes.load_all()
+    payments = [(known[i.programme], i.due_date, i.amount)
+                for i in loan_book.instalments_for(sender_id, channel) if i.programme in known]
+    if not payments:
+        return []
+    now = dt.datetime.now(dt.timezone.utc)
+    if all(reminders.send_time(due, programme, now, reminders.zone_for(sender_id, programme)) is None
+           for programme, due, _ in payments):
+        return []  # the loan is repaid: its reminders would replace a calculation's for nothing
+    return reminders.schedule_payments(sender_id, channel, payments, now)
 
 
 class ActionStopReminders(Action):
@@ -55,14 +72,14 @@ class ActionStopReminders(Action):
 
 
 class ActionSendReminder(Action):
-    """Renders a due reminder triggered by the worker, exactly once."""
+    """Renders a due reminder triggered by the worker; the worker marks it sent once Rasa answered."""
 
     def name(self) -> Text:
         """Action name used in the domain."""
         return "action_send_reminder"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict]:
-        """Marks the reminder sent, then says it; says nothing if it was sent or cancelled before."""
+        """Says the reminder; says nothing if it was cancelled, sent, or is already in this conversation."""
         try:
             reminder_id = int(entity(tracker, "reminder_id") or "")
         except ValueError:
@@ -71,8 +88,9 @@ class ActionSendReminder(Action):
         if profile is not None and profile.opted_out:
             reminders.cancel_all(tracker.sender_id)
             return []
-        reminder = reminders.get(reminder_id)
-        if reminder is None or reminder.sender_id != tracker.sender_id or not reminders.mark_sent(reminder_id):
+        reminder = reminders.to_render(reminder_id, tracker.sender_id)
+        # a retry after Rasa's answer was lost: the conversation (saved after sending) has it already
+        if reminder is None or reminders.rendered_in(tracker.events, reminder_id):
             return []
         programme = programmes.load_all().get(reminder.programme)
         dispatcher.utter_message(response="utter_reminder_due", amount=str(reminder.amount),

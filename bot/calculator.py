@@ -6,20 +6,81 @@ the duration and, when the product leaves it open, how often they pay.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+import yaml
+
 from bot.loans import LoanTerms, Schedule, build_schedule
+from bot.numbers import parse_amount
 from bot.programme import Programme
+from bot.text import normalize
 
 UNKNOWN_PRODUCT = "unknown"
 WEEKS_PER_MONTH = Decimal(52) / Decimal(12)
+WORDS_FILE = Path(__file__).parent / "data" / "calculator_words.yml"
+
+_LETTER_VARIANTS = str.maketrans({
+    "\u06d0": "\u06cc", "\u06cd": "\u06cc", "\u06d2": "\u06cc", "\u06d3": "\u06cc",  # ې ۍ ے ۓ -> ی
+    "\u06c1": "\u0647", "\u06c2": "\u0647", "\u06be": "\u0647", "\u06d5": "\u0647",  # ہ ۂ ھ ە -> ه
+    "\u06c0": "\u0647", "\u0629": "\u0647",  # ۀ ة -> ه
+    "\u0623": "\u0627", "\u0625": "\u0627", "\u0622": "\u0627", "\u0671": "\u0627",  # أ إ آ ٱ -> ا
+    "\u200c": None, "\u200d": None, "'": None, "\u2019": None, "\u2018": None, "`": None,
+})
+_NOT_WORD = re.compile(r"[^\w]+")
+_MENU_NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 
 
 def _plain(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in text if not unicodedata.combining(c)).strip()
+
+
+def _words(text: str) -> Tuple[str, ...]:
+    """The words of `text`, folded so that spelling variants compare equal."""
+    text = unicodedata.normalize("NFKD", text.casefold())
+    text = normalize("".join(c for c in text if not unicodedata.combining(c))).translate(_LETTER_VARIANTS)
+    return tuple(_NOT_WORD.sub(" ", text).split())
+
+
+@lru_cache(maxsize=None)
+def _dont_know_phrases(language: str) -> Tuple[Tuple[str, ...], ...]:
+    with WORDS_FILE.open(encoding="utf-8") as handle:
+        data = yaml.safe_load(handle) or {}
+    phrases = list((data.get("common") or {}).get("dont_know") or [])
+    phrases += list((data.get(language) or {}).get("dont_know") or [])
+    return tuple(words for words in (_words(str(p)) for p in phrases) if words)
+
+
+def means_dont_know(answer: str, language: str) -> bool:
+    """Whether `answer` says "I don't know" in `language` (phrases in bot/data/calculator_words.yml)."""
+    words = _words(answer or "")
+    if not words:
+        return False
+    joined = "".join(words)
+    for phrase in _dont_know_phrases(language):
+        if joined == "".join(phrase):
+            return True
+        if any(words[i:i + len(phrase)] == phrase for i in range(len(words) - len(phrase) + 1)):
+            return True
+    return False
+
+
+def product_number(answer: str, language: str) -> Optional[int]:
+    """The number the user typed as their whole answer ("2", "٢", "۲", "two"), or None."""
+    match = _MENU_NUMBER.match(normalize(answer or ""))
+    if match:
+        return int(match.group(1))
+    if len(_words(answer or "")) > 2:
+        return None
+    value = parse_amount(answer or "", language)
+    if value is None or value != value.to_integral_value() or not 0 < value < 100:
+        return None
+    return int(value)
 
 
 def products(programme: Programme) -> List[Dict[str, Any]]:
@@ -45,6 +106,24 @@ def find_product(answer: str, programme: Programme) -> Optional[Dict[str, Any]]:
         if answer in plain or any(len(answer) >= 4 and (answer in n or n in answer) for n in plain):
             return product
     return None
+
+
+def choose_product(answer: str, programme: Programme, language: str) -> Optional[Dict[str, Any]]:
+    """The product an answer to "which loan?" picks, or None.
+
+    By id or name, by its number in the question's list (the products in order, then "I don't
+    know"), or by "I don't know" in the user's language; not knowing picks the default product.
+    """
+    found = find_product(answer, programme)
+    if found is not None:
+        return found
+    number = product_number(answer, language)
+    choices = products(programme)
+    if number is not None:
+        if 1 <= number <= len(choices):
+            return choices[number - 1]
+        return default_product(programme) if number == len(choices) + 1 else None
+    return default_product(programme) if means_dont_know(answer, language) else None
 
 
 def months_of(count: int, unit: str) -> Decimal:
@@ -119,6 +198,7 @@ def result(schedule: Schedule, product: Dict[str, Any], frequency: str) -> Tuple
 
 
 def rows(schedule: Schedule, limit: Optional[int] = None) -> List[Dict[str, Any]]:
-    """Schedule rows as catalog variables (`schedule_row`)."""
+    """Schedule rows as catalog variables (`schedule_row`, `schedule_table_row`)."""
     installments = schedule.installments[:limit] if limit else schedule.installments
-    return [{"period": i.period, "due": i.due_date.isoformat(), "total": str(i.total)} for i in installments]
+    return [{"period": i.period, "due": i.due_date.isoformat(), "principal": str(i.principal),
+             "interest": str(i.interest), "total": str(i.total)} for i in installments]

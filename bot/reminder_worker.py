@@ -4,8 +4,12 @@
 
 Each round claims due reminders with a lease and asks Rasa to trigger `EXTERNAL_reminder`
 on the conversation (`POST /conversations/<id>/trigger_intent`), on the channel the user wrote
-from. `action_send_reminder` marks the reminder sent as it renders it. A failed call gives the
-reminder back with a growing delay; several workers can run side by side.
+from. Rasa answers once the reply went out through the channel and the conversation was saved;
+the worker marks the reminder sent only when that answer shows the reminder in the
+conversation. A failed call (Rasa unreachable, an error status, no reminder rendered) gives the
+reminder back with a growing delay; a worker that dies leaves it to another once the lease ends.
+Several workers can run side by side. Keep the lease longer than the HTTP timeout. Why this is
+at-least-once delivery with no duplicate on retries: see `bot.reminders`.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import urllib.parse
 import urllib.request
 from typing import Optional
 
-from bot import reminders
+from bot import profiles, reminders
 
 logger = logging.getLogger("bot.reminder_worker")
 
@@ -41,33 +45,54 @@ class Worker:
         self.name = reminders.new_worker_id()
         self.stopping = False
 
-    def trigger(self, reminder: reminders.Reminder) -> None:
-        """Asks Rasa to run the reminder on the user's conversation; raises on failure."""
-        sender = urllib.parse.quote(reminder.sender_id, safe="")
+    def trigger(self, reminder: reminders.Reminder) -> dict:
+        """Asks Rasa to run the reminder on the user's conversation; returns Rasa's answer
+        (the conversation after it). Raises on a network failure or an error status."""
+        # "+" and ":" stay as they are: Rasa's server (Sanic) does not decode "%2B" in the path, so a
+        # quoted "+216..." would name another, empty conversation
+        sender = urllib.parse.quote(reminder.sender_id, safe="+:@")
         query = urllib.parse.urlencode({"output_channel": reminder.channel, "token": self.token})
-        body = json.dumps({"name": "EXTERNAL_reminder", "entities": {"reminder_id": str(reminder.id)}})
+        body = json.dumps({"name": reminders.REMINDER_INTENT, "entities": {"reminder_id": str(reminder.id)}})
         request = urllib.request.Request(
             f"{self.rasa_url}/conversations/{sender}/trigger_intent?{query}", data=body.encode(),
             headers={"Content-Type": "application/json"}, method="POST")
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            response.read()
+            return json.loads(response.read() or b"{}")
 
-    def run_once(self) -> int:
-        """One round: claims what is due, triggers it; returns how many were handled."""
+    def deliver(self, reminder: reminders.Reminder) -> bool:
+        """Triggers one reminder; marks it sent when Rasa rendered it, else gives it back. True if sent."""
+        profile = profiles.get(reminder.sender_id)
+        if profile is not None and profile.opted_out:
+            reminders.cancel_all(reminder.sender_id)
+            logger.info("reminder %s cancelled: the user opted out", reminder.id)
+            return False
+        try:
+            answer = self.trigger(reminder)
+            events = (answer.get("tracker") or {}).get("events") or []
+            if not reminders.rendered_in(events, reminder.id):
+                raise RuntimeError("Rasa answered without rendering the reminder")
+        except (OSError, urllib.error.URLError, RuntimeError, ValueError, AttributeError) as error:
+            current = reminders.get(reminder.id)
+            if current is not None and current.status == reminders.CANCELLED:
+                logger.info("reminder %s was cancelled while being sent", reminder.id)
+                return False
+            retry = dt.timedelta(minutes=2 ** min(reminder.attempts, 6))
+            logger.warning("reminder %s not sent (%s: %s); retry in %s", reminder.id, type(error).__name__,
+                           str(error)[:120], retry)
+            reminders.release(reminder.id, self.name, f"{type(error).__name__}: {error}", retry)
+            return False
+        reminders.mark_sent(reminder.id)
+        logger.info("reminder %s sent", reminder.id)
+        return True
+
+    def run_once(self, now: Optional[dt.datetime] = None) -> int:
+        """One round: claims what is due (at `now`, default the clock), triggers it; returns how
+        many were handled."""
         handled = 0
-        for reminder in reminders.claim_due(self.name, self.lease, self.batch):
+        for reminder in reminders.claim_due(self.name, self.lease, self.batch, now=now):
             if self.stopping:
                 break
-            try:
-                self.trigger(reminder)
-                current = reminders.get(reminder.id)
-                if current is not None and current.status == reminders.CLAIMED:
-                    raise RuntimeError("Rasa answered but the reminder was not rendered")
-                logger.info("reminder %s sent", reminder.id)
-            except (OSError, urllib.error.URLError, RuntimeError, ValueError) as error:
-                retry = dt.timedelta(minutes=2 ** min(reminder.attempts, 6))
-                logger.warning("reminder %s not sent (%s); retry in %s", reminder.id, type(error).__name__, retry)
-                reminders.release(reminder.id, self.name, str(error), retry)
+            self.deliver(reminder)
             handled += 1
             if self.pause:
                 time.sleep(self.pause)

@@ -53,8 +53,14 @@ async def test_a_conversation_reaches_the_right_schedule(assistant, language, pr
     assert replies[-1]["text"] == text
     assert [b["payload"] for b in replies[-1]["buttons"]] == ["/show_schedule", "/set_reminder"]
 
-    replies = await say(assistant, sender, "/show_schedule")
-    assert len(replies[-1]["text"].splitlines()) == payments + 1
+    replies = await say(assistant, sender, "/show_schedule")  # a table: principal, interest, total
+    renderer = Renderer(language, load_all()[programme_id].country, load_all()[programme_id].currency)
+    assert replies[-1]["text"] == renderer.render("utter_calc_schedule_table", {
+        "header": "schedule_table_header", "rows": calculator.rows(schedule)})
+    lines = replies[-1]["text"].splitlines()
+    assert len(lines) == payments + 2 and lines[1] == renderer.gettext("schedule_table_header")
+    first = schedule.installments[0]
+    assert lines[2].count(" | ") == 4 and renderer.format_value(first.interest, "money") in lines[2]
 
     replies = await say(assistant, sender, "/set_reminder")
     assert len(reminders.pending_for(sender)) == payments
@@ -101,3 +107,100 @@ async def test_forget_me_removes_everything(assistant, tracker_db):
     with tracker_engine.connect() as db:
         count = db.execute(sa.text("select count(*) from events where sender_id = :s"), {"s": sender}).scalar()
     assert count == 0
+
+
+# ---- picking the product by typing its number or "I don't know" ----------------------------
+
+TERM_OF_A_YEAR = {"en": "12 months", "fr": "12 mois", "ar": "سنة", "fa": "۱۲ ماه", "ps": "یو کال", "ur": "12 mahine"}
+PICKS = [
+    # language, phone prefix, programme, typed answer to "which loan?", product it picks
+    ("en", "+21620", "sample-tn", "2", "qard-hassan"),
+    ("en", "+21620", "sample-tn", "I don't know", "start"),
+    ("fr", "+21621", "sample-tn", "je sais pas", "start"),
+    ("fr", "+21621", "sample-tn", "2", "qard-hassan"),
+    ("ar", "+21622", "sample-tn", "٢", "qard-hassan"),
+    ("ar", "+21622", "sample-tn", "معرفش", "start"),
+    ("ar", "+21622", "sample-tn", "٣", "start"),  # the last option of the menu: "I don't know"
+    ("fa", "+9370", "sample-af", "۲", "livestock"),
+    ("fa", "+9370", "sample-af", "نمی‌دونم", "murabaha"),
+    ("fa", "+9370", "sample-af", "نمیدونم", "murabaha"),
+    ("ps", "+9371", "sample-af", "نه پوهېږم", "murabaha"),
+    ("ur", "+92300", "sample-pk", "pata nahi", "karobar"),
+    ("ur", "+92300", "sample-pk", "مجھے نہیں پتا", "karobar"),
+    ("ur", "+92300", "sample-pk", "۲", "qarz-e-hasna"),
+]
+
+
+def valid_number(prefix: str) -> str:
+    """A valid mobile number that starts with `prefix`."""
+    country = next(p for p in ("+216", "+93", "+92") if prefix.startswith(p))
+    digits = {"+216": 8, "+93": 9, "+92": 10}[country] - len(prefix) + len(country)
+    return f"{prefix}{uuid.uuid4().int % 10**digits:0{digits}d}"
+
+
+@pytest.mark.parametrize("language, prefix, programme_id, typed, product_id", PICKS)
+async def test_the_product_is_picked_by_its_number_or_by_not_knowing(assistant, language, prefix, programme_id,
+                                                                     typed, product_id):
+    sender = valid_number(prefix)
+    programme = load_all()[programme_id]
+    product = programme.loan_product(product_id)
+    renderer = Renderer(language, programme.country, programme.currency)
+    await say(assistant, sender, f'/choose_language{{"language":"{language}"}}')
+    await say(assistant, sender, "/calculate_repayment")
+    replies = await say(assistant, sender, typed)
+    # the form goes on to the amount, with an example in the picked product's range
+    assert replies[-1]["text"] == renderer.render("utter_ask_loan_amount", {"example": str(product["min_amount"])})
+    await say(assistant, sender, str(product["min_amount"]))
+    replies = await say(assistant, sender, TERM_OF_A_YEAR[language])
+    if "frequency" not in product:
+        assert replies[-1]["text"] == renderer.gettext("utter_ask_loan_frequency")
+        replies = await say(assistant, sender, '/calculate_repayment{"frequency":"months"}')
+    frequency = product.get("frequency", "months")
+    payments = calculator.repayments_for(12, "months", frequency)
+    text, _ = expected_result(programme_id, product_id, Decimal(product["min_amount"]), payments, language)
+    assert replies[-1]["text"] == text
+
+
+async def test_a_plain_no_still_leaves_the_calculator_and_a_wrong_number_asks_again(assistant):
+    sender = valid_number("+21623")
+    en = Renderer("en")
+    await say(assistant, sender, '/choose_language{"language":"en"}')
+    await say(assistant, sender, "/calculate_repayment")
+    replies = await say(assistant, sender, "7")  # the menu has three options
+    assert replies[-1]["text"] == en.gettext("utter_ask_loan_product")
+    replies = await say(assistant, sender, "no")
+    assert replies[-1]["text"] == en.gettext("utter_deny")
+    replies = await say(assistant, sender, "5000")  # the calculator is closed: not taken as an amount
+    assert en.gettext("utter_ask_loan_term") not in [r.get("text") for r in replies]
+
+
+async def test_on_sms_the_schedule_is_the_next_three_payments(assistant):
+    from channels.webchat import WebChatOutput
+    from rasa.core.channels.channel import UserMessage
+
+    sender = valid_number("+21624")
+    collector = WebChatOutput()
+    for text in ('/choose_language{"language":"fr"}', "/calculate_repayment",
+                 '/calculate_repayment{"loan_product":"start"}', "3000", "12 mois", "/show_schedule"):
+        collector.messages.clear()
+        await assistant.handle_message(UserMessage(text, collector, sender, input_channel="sms"))
+    _, schedule = expected_result("sample-tn", "start", Decimal(3000), 12, "fr")
+    fr = Renderer("fr", "TN", "TND")
+    assert collector.messages[-1]["text"] == fr.render("utter_calc_next_payments",
+                                                       {"rows": calculator.rows(schedule, 3)})
+    assert len(collector.messages[-1]["text"].splitlines()) == 4
+
+
+async def test_an_amount_given_earlier_survives_picking_the_product_by_number(assistant):
+    sender = valid_number("+21625")
+    ar = Renderer("ar", "TN", "TND")
+    await say(assistant, sender, '/choose_language{"language":"ar"}')
+    replies = await say(assistant, sender, '/calculate_repayment{"amount":"3000"}')
+    assert replies[-1]["text"] == ar.gettext("utter_ask_loan_product")
+    replies = await say(assistant, sender, "٢")  # the model also reads "2" as an amount: it is not one here
+    assert replies[-1]["text"] == ar.gettext("utter_ask_loan_term")
+    replies = await say(assistant, sender, "سنة")
+    assert replies[-1]["text"] == ar.gettext("utter_ask_loan_frequency")  # qard hassan leaves it open
+    replies = await say(assistant, sender, '/calculate_repayment{"frequency":"months"}')
+    text, _ = expected_result("sample-tn", "qard-hassan", Decimal(3000), 12, "ar")
+    assert replies[-1]["text"] == text

@@ -1,12 +1,14 @@
 """Reminders: when they are scheduled, and that each is claimed and sent once."""
 import datetime as dt
+import os
 import threading
 import uuid
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
-from bot import reminders
+from bot import reminders, storage
 from bot.programme import load_all
 
 UTC = dt.timezone.utc
@@ -77,15 +79,44 @@ def test_a_claimed_reminder_is_not_claimed_again_until_its_lease_ends(database_u
     assert reminders.mark_sent(created[0].id) is False  # rendered once only
 
 
-def test_workers_racing_never_claim_the_same_reminder(database_url, tunisia):
+@pytest.fixture
+def postgres_db(database_url):
+    """A fresh, migrated PostgreSQL database (the production set-up) as the project's database."""
+    from tests.test_dashboard_support import drop_postgres_database, postgres_database
+
+    name = f"reminders_test_{os.getpid()}"
+    url = postgres_database(name)
+    if url is None:
+        pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432: the claim tests need it")
+    storage.upgrade(url)
+    os.environ["DATABASE_URL"] = url
+    storage.engine.cache_clear()
+    try:
+        yield url
+    finally:
+        os.environ["DATABASE_URL"] = database_url
+        storage.engine.cache_clear()
+        drop_postgres_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def claims_db(request, database_url):
+    """The session's SQLite database, then PostgreSQL."""
+    return database_url if request.param == "sqlite" else request.getfixturevalue("postgres_db")
+
+
+def test_workers_racing_never_claim_the_same_reminder(claims_db, tunisia):
     sender = f"user-{uuid.uuid4().hex[:8]}"
     created = {r.id for r in _schedule(tunisia, sender, n=12)}
     later = at("2030-01-01T00:00:00")
     claims = []
+    start = threading.Barrier(4)
 
     def work(name):
-        claims.extend((name, r.id) for r in reminders.claim_due(name, dt.timedelta(minutes=5), limit=50, now=later)
-                      if r.sender_id == sender)
+        start.wait()
+        for _ in range(3):  # each worker comes back twice, as a real one would
+            claims.extend((name, r.id) for r in reminders.claim_due(name, dt.timedelta(minutes=5), limit=5,
+                                                                     now=later) if r.sender_id == sender)
 
     threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
     for t in threads:
@@ -94,6 +125,26 @@ def test_workers_racing_never_claim_the_same_reminder(database_url, tunisia):
         t.join()
     ids = [reminder_id for _, reminder_id in claims]
     assert sorted(ids) == sorted(created) and len(ids) == len(set(ids))
+    assert {reminders.get(i).lease_owner for i in created} == {name for name, _ in claims}
+
+
+def test_a_worker_skips_what_another_has_locked_instead_of_waiting_on_postgresql(postgres_db, tunisia):
+    sender = f"user-{uuid.uuid4().hex[:8]}"
+    created = [r.id for r in _schedule(tunisia, sender, n=3)]
+    holder = storage.engine().connect()
+    transaction = holder.begin()  # another worker, in the middle of claiming the first reminder
+    holder.execute(sa.text("SELECT id FROM reminders WHERE id = :id FOR UPDATE"), {"id": created[0]})
+    claimed = []
+    worker = threading.Thread(target=lambda: claimed.extend(
+        reminders.claim_due("b", dt.timedelta(minutes=5), now=at("2030-01-01T00:00:00"))))
+    worker.start()
+    worker.join(timeout=5)
+    waited = worker.is_alive()
+    transaction.rollback()
+    holder.close()
+    worker.join()
+    assert not waited, "the claim waited for another worker's row lock"
+    assert sorted(r.id for r in claimed if r.sender_id == sender) == created[1:]
 
 
 def test_a_failed_send_is_retried_then_given_up(database_url, tunisia):
@@ -105,3 +156,29 @@ def test_a_failed_send_is_retried_then_given_up(database_url, tunisia):
         assert claimed, f"attempt {attempt + 1} should claim it"
         reminders.release(reminder.id, "w", "network down", dt.timedelta(seconds=0))
     assert reminders.get(reminder.id).status == reminders.FAILED
+
+
+@pytest.mark.parametrize("sender, zone", [
+    ("+21620123456", "Africa/Tunis"),
+    ("+971501234567", "Asia/Dubai"),           # still on the number from abroad
+    ("whatsapp:+12125551234", "America/New_York"),
+    ("+79161234567", "Africa/Tunis"),           # Russia has eleven zones: the programme's
+    ("5551234001", "Africa/Tunis"),             # a Telegram id says nothing
+    ("+2160", "Africa/Tunis"),                  # not a number
+])
+def test_the_users_time_zone_comes_from_their_phone_number_when_it_has_one(tunisia, sender, zone):
+    assert str(reminders.zone_for(sender, tunisia)) == zone
+
+
+@pytest.mark.parametrize("sender, now, due, expected", [
+    # 3 days before at 10:00 in Dubai (UTC+4), not in Tunis (UTC+1)
+    ("+971501234567", "2026-11-21T09:00:00", "2026-12-01", "2026-11-28T06:00:00"),
+    ("+21620123456", "2026-11-21T09:00:00", "2026-12-01", "2026-11-28T09:00:00"),
+    # due tomorrow: now would be 04:00 in New York, in the quiet hours there: 08:00 New York time
+    ("+12125551234", "2026-11-21T09:00:00", "2026-11-22", "2026-11-21T13:00:00"),
+])
+def test_reminders_are_scheduled_in_the_users_own_time_zone(database_url, tunisia, sender, now, due, expected):
+    [reminder] = reminders.schedule(sender, "sms", tunisia, [(dt.date.fromisoformat(due), Decimal("50"))],
+                                    now=at(now))
+    assert reminders.get(reminder.id).send_at == at(expected)
+    reminders.cancel_all(sender)
