@@ -196,6 +196,9 @@ _SAMPLES = {"money": "250", "number": "3", "percent": "5", "date": "2025-03-01",
 
 # Replies the SMS channel sends itself, whole, besides the NLG's responses.
 CHANNEL_REPLIES = ("sms.stopped", "sms.started", "sms.help")
+# Responses the actions never send on SMS or WhatsApp (`actions/calculator.py` sends the next
+# three payments there instead of the whole table).
+NOT_ON_SMS = {"utter_calc_schedule_table"}
 
 
 def _response_keys(language: str) -> List[tuple]:
@@ -203,7 +206,7 @@ def _response_keys(language: str) -> List[tuple]:
     from bot.i18n import translations
 
     keys = {(k, False) if isinstance(k, str) else (k[0], True) for k in translations(language)._catalog}
-    return sorted(k for k in keys if k[0].startswith("utter_"))
+    return sorted(k for k in keys if k[0].startswith("utter_") and k[0] not in NOT_ON_SMS)
 
 
 @dataclass

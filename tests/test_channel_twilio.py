@@ -17,7 +17,7 @@ from bot.i18n import Renderer
 from channels import delivery
 from channels.sms import prefer_gsm7
 from channels.twilio import (SmsOutput, TwilioConfig, TwilioInput, TwilioSender, WhatsAppChannel,
-                             WhatsAppOutput, keyword_of)
+                             WhatsAppOutput, channel_of, keyword_of)
 from tests.standins import ChannelServer, TwilioStandIn
 
 FIXTURES = Path(__file__).parent / "fixtures" / "twilio"
@@ -233,7 +233,7 @@ async def test_status_callbacks_are_recorded_and_never_go_backwards(twilio):
     late_sent = dict(delivered, MessageStatus="sent", SmsStatus="sent")
     failed = form("status_failed.json")
     for sent in (delivered, failed):  # as the sends recorded them
-        await delivery.record_status("sms", sent["MessageSid"], sent["To"], "queued")
+        await delivery.record_status(channel_of(sent["To"]), sent["MessageSid"], sent["To"], "queued")
     async with ChannelServer(twilio) as server:
         answers = [await server.post(STATUS, p, signed(p, STATUS)) for p in (delivered, late_sent, failed)]
     assert [a[0] for a in answers] == [204, 204, 204]
