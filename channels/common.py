@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
 from typing import Any, Awaitable, Callable, Optional
 
 from sanic.request import Request
@@ -36,11 +37,14 @@ async def resolve_numbered_reply(request: Request, sender_id: str, text: str) ->
 
 
 def clean_text(text: Any) -> str:
-    """User text as the assistant processes it: a string, control characters removed, bounded."""
+    """User text as the assistant processes it: a string, control characters and lone surrogates
+    removed, bounded; empty when nothing visible is left (only spaces and invisible marks)."""
     if not isinstance(text, str):
         return ""
-    text = "".join(ch for ch in text if ch in "\n\t" or ord(ch) >= 32 and not 0x7F <= ord(ch) < 0xA0)
-    return text[:MAX_TEXT_LENGTH].strip()
+    text = "".join(ch for ch in text if ch in "\n\t" or ord(ch) >= 32 and not 0x7F <= ord(ch) < 0xA0
+                   and not 0xD800 <= ord(ch) < 0xE000)
+    text = text[:MAX_TEXT_LENGTH].strip()
+    return text if any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text) else ""
 
 
 OnNewMessage = Callable[[Any], Awaitable[Any]]

@@ -281,6 +281,10 @@ class TelegramInput(InputChannel):
                 if not set(data) & set(ALLOWED_UPDATES):  # a kind we ignore anyway, maybe newer than us
                     return response.json({"status": "ignored"})
                 return response.json({"error": "not a Telegram update"}, status=400)
+            chat = update.effective_chat or update.effective_user
+            if chat is not None and (type(chat.id) is not int or abs(chat.id) >= 2 ** 63):  # Telegram's ids fit 64 bits
+                return response.json({"error": "not a Telegram update: a chat or user id is not an integer"},
+                                     status=400)
             effect, status = await self.accept(update, agent_of(request))
             if status != 200:
                 return response.json({"error": "the update could not be processed; retry later"}, status=status,
@@ -349,6 +353,8 @@ class TelegramInput(InputChannel):
         """Acts on one update; returns what was done (message, callback, media, ignored...)."""
         if update.my_chat_member:
             member = update.my_chat_member
+            if member.chat is None or member.new_chat_member is None:  # the library lets a garbled one through
+                return "ignored"
             if member.chat.type == "private" and member.new_chat_member.status == "kicked":
                 await opt_out(str(member.chat.id), "blocked the bot", strict=True)
                 return "opted_out"
@@ -395,9 +401,10 @@ class TelegramInput(InputChannel):
         except TelegramError as error:
             logger.warning("Telegram: could not answer a button press: %s", describe(error))
         message = query.message
-        if message is None or message.chat.type != "private" or not query.data:
+        data = clean_text(query.data)
+        if message is None or message.chat is None or message.chat.type != "private" or not data:
             return "ignored"
-        sender, data = str(message.chat.id), query.data
+        sender = str(message.chat.id)
         if data.startswith("#"):
             tracker = await tracker_of(agent, sender)
             data = payload_for_reply(data[1:], list(tracker.events)) if tracker else None

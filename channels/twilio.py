@@ -56,6 +56,8 @@ SIGNATURE_HEADER = "X-Twilio-Signature"
 UNSUBSCRIBED = 21610  # Twilio: the recipient replied STOP
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 KEYWORDS = ("stop", "start", "help", "more")
+_SID = re.compile(r"[A-Za-z0-9]{2,64}")
+MAX_ADDRESS = 128  # characters of a sender id in our tables
 _PUNCTUATION = re.compile(r"[\s" + re.escape(string.punctuation) + "«»“”‘’،؛؟۔!¡¿]+")
 
 _logged: set = set()
@@ -128,6 +130,12 @@ class Form(dict):
     def getlist(self, name: str) -> List[str]:
         """Every value of the field `name`."""
         return self.lists.get(name, [])
+
+
+def well_formed(sid: str, address: str) -> bool:
+    """Whether a MessageSid and an address (From, To) look like Twilio's and fit our tables: a
+    malformed one can never be stored, so it gets a 400, not a 503 Twilio would retry."""
+    return bool(_SID.fullmatch(sid)) and len(address) <= MAX_ADDRESS and clean_text(address) == address
 
 
 def channel_of(address: str) -> str:
@@ -353,6 +361,8 @@ class TwilioInput(InputChannel):
             sid, sender = form.get("MessageSid") or form.get("SmsSid"), form.get("From")
             if not sid or not sender:
                 return response.json({"error": "MessageSid and From are required"}, status=400)
+            if not well_formed(sid, sender):
+                return response.json({"error": "MessageSid or From is malformed"}, status=400)
             effect, status = await self.accept(form, on_new_message, agent_of(request))
             if status != 200:
                 return response.json({"error": "the message could not be processed; retry later"}, status=status,
@@ -368,6 +378,8 @@ class TwilioInput(InputChannel):
             sid, state, to = form.get("MessageSid"), form.get("MessageStatus"), form.get("To")
             if not sid or not state or not to:
                 return response.json({"error": "MessageSid, MessageStatus and To are required"}, status=400)
+            if not well_formed(sid, to):
+                return response.json({"error": "MessageSid or To is malformed"}, status=400)
             code = form.get("ErrorCode")
             try:
                 await record_status(channel_of(to), sid, to, state.lower(), code, form.get("ErrorMessage"), strict=True)

@@ -174,7 +174,9 @@ def test_make_sms_report_runs_the_report(capsys):
     from channels.sms import main
 
     root = Path(__file__).parent.parent
-    dry = subprocess.run(["make", "-n", "sms-report", "WORST=4"], cwd=root, capture_output=True, text=True, check=True)
+    # under `make test` a nested make would print "Entering directory" lines
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "sms-report", "WORST=4"], cwd=root,
+                         capture_output=True, text=True, check=True)
     assert dry.stdout.splitlines()[-1].endswith("-m channels.sms report --worst 4")
     assert main(["report", "--worst", "1"]) == 0
     printed = capsys.readouterr().out

@@ -5,6 +5,7 @@ Forms carry the session's CSRF token.
 """
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, Dict, List, Optional
 
 import sqlalchemy as sa
@@ -31,7 +32,7 @@ def advisor_values(form: Dict[str, str], languages: List[str]) -> Dict[str, Any]
     """Validated columns of an advisor from a submitted form, the contact in the form the desk
     looks advisors up by (`bot.handoff.advisors.normal_contact`)."""
     name = form.get("name", "").strip()
-    if not 1 <= len(name) <= 100:
+    if not 1 <= len(name) <= 100 or any(unicodedata.category(ch) == "Cc" for ch in name):
         raise AdvisorError("name")
     channel = form.get("channel", "")
     if channel not in ADVISOR_CHANNELS:

@@ -139,9 +139,11 @@ def accounts(engine: Engine) -> List[sa.engine.Row]:
 
 def authenticate(engine: Engine, username: str, password: str) -> Optional[int]:
     """The account id if the name and password match an active, unlocked account."""
-    now = utcnow()
-    with engine.connect() as db:
-        row = db.execute(sa.select(staff_accounts).where(staff_accounts.c.username == username.strip().lower())).first()
+    now, username = utcnow(), username.strip().lower()
+    row = None
+    if _USERNAME.match(username):  # no account has another name (nor can the database look up a NUL)
+        with engine.connect() as db:
+            row = db.execute(sa.select(staff_accounts).where(staff_accounts.c.username == username)).first()
     if row is None or not row.active:
         _verify(_DUMMY_HASH, password)
         return None
@@ -211,7 +213,8 @@ def end_session(engine: Engine, token: Optional[str]) -> None:
 
 def csrf_ok(expected: Optional[str], given: Optional[str]) -> bool:
     """Whether a submitted CSRF token matches the expected one (constant time)."""
-    return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
+    return bool(expected) and bool(given) and hmac.compare_digest(str(expected).encode("utf-8"),
+                                                                  str(given).encode("utf-8"))
 
 
 def new_login_token() -> str:

@@ -453,7 +453,7 @@ class Desk:
         data = query.data or ""
         kind, _, rest = data.partition(":")
         ticket_id_text, _, name = rest.partition(":")
-        if kind not in ("take", "quick") or not ticket_id_text.isdigit():
+        if kind not in ("take", "quick") or not (ticket_id_text.isascii() and ticket_id_text.isdigit()):
             await self._answer_button(query)
             return "ignored"
         ticket_id = int(ticket_id_text)
