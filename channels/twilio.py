@@ -437,6 +437,9 @@ class TwilioInput(InputChannel):
                 return "more"
         elif keyword:
             return await self._keyword(keyword, languages, sender, form.get("OptOutType"), agent)
+        elif str(form.get("OptOutType") or "").lower() in ("stop", "start", "help"):
+            # a word only Twilio's Advanced Opt-Out knows (a "YES" re-subscribes); Twilio has answered
+            return await self._keyword(form["OptOutType"].lower(), [], sender, form["OptOutType"], agent)
         if text:
             await save_pages(sender, [])
         tracker = await tracker_of(agent, sender) if (not text and media_count) or len(text) <= 6 else None

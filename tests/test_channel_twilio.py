@@ -132,6 +132,16 @@ async def test_stop_and_start_are_recorded_per_user(twilio, fixture, opted_out):
     assert profiles.get(params["From"]).opted_out is opted_out
 
 
+async def test_a_word_only_twilio_knows_as_start_resumes_reminders(twilio, api):
+    # Twilio's Advanced Opt-Out re-subscribes on "YES" and says so with OptOutType=START
+    params = form("sms_start.json", fresh=True, Body="YES")
+    profiles.remember(params["From"], "sms", opted_out=True)
+    async with ChannelServer(twilio) as server:
+        status, effect, _ = await post_form(server, HOOK, params, signed(params))
+    assert (status, effect, profiles.get(params["From"]).opted_out) == (200, "started", False)
+    assert api.sent() == [] and server.agent.messages == []  # Twilio has answered; not a chat message
+
+
 @pytest.mark.parametrize("headers, status, error", [
     ({"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}, 403,
      f"missing or wrong X-Twilio-Signature for {PUBLIC}{HOOK}"),
