@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, TypeVar, Union
 
 import babel.numbers
 import yaml
@@ -25,6 +25,7 @@ LANGUAGES = ("en", "fr", "ar", "fa", "ps", "ur")
 DATA_FILE = Path(__file__).parent / "data" / "number_words.yml"
 MAX_TEXT_LENGTH = 200
 MAX_PHRASE_TOKENS = 4
+T = TypeVar("T")
 
 _ARABIC_DECIMAL = "\u066b"
 _ARABIC_THOUSANDS = "\u066c"
@@ -313,13 +314,8 @@ def _amount_in(items: list[_Item]) -> Optional[Decimal]:
     return value.quantize(Decimal(1)) if value == value.to_integral_value() else value
 
 
-def parse_amount(text: str, lang: str) -> Optional[Decimal]:
-    """The amount of money in ``text`` ("2 000", "2k", "٢ ألف", "Rs 5000"), or None.
-
-    Separators follow ``lang``: "2.000" is two thousand in French but two in
-    English, "2000,50" is a decimal in French. Currency symbols, codes and names
-    around the number are ignored; any other word makes the text unreadable.
-    """
+def _first_reading(text: str, lang: str, extract: Callable[[list[_Item]], Optional[T]]) -> Optional[T]:
+    """What ``extract`` finds in ``text`` read with ``lang``'s number words, then the others'."""
     try:
         tokens = _prepare(text)
         if not tokens:
@@ -328,12 +324,22 @@ def parse_amount(text: str, lang: str) -> Optional[Decimal]:
         with localcontext() as context:
             context.prec = 60
             for candidate in _languages_to_try(lang):
-                value = _amount_in(_read(tokens, candidate, mark))
-                if value is not None:
-                    return value
+                found = extract(_read(tokens, candidate, mark))
+                if found is not None:
+                    return found
     except (ArithmeticError, ValueError):
         return None
     return None
+
+
+def parse_amount(text: str, lang: str) -> Optional[Decimal]:
+    """The amount of money in ``text`` ("2 000", "2k", "٢ ألف", "Rs 5000"), or None.
+
+    Separators follow ``lang``: "2.000" is two thousand in French but two in
+    English, "2000,50" is a decimal in French. Currency symbols, codes and names
+    around the number are ignored; any other word makes the text unreadable.
+    """
+    return _first_reading(text, lang, _amount_in)
 
 
 def _duration_in(items: list[_Item]) -> Optional[tuple[int, str]]:
@@ -387,17 +393,4 @@ def parse_duration(text: str, lang: str) -> Optional[tuple[int, str]]:
     "سنتين", "۱۲ ماه", "یو کال", "18 mahine" are understood, as are sums like
     "1 year 6 months". A number without a unit is not a duration.
     """
-    try:
-        tokens = _prepare(text)
-        if not tokens:
-            return None
-        mark = _decimal_mark_for(text, lang)
-        with localcontext() as context:
-            context.prec = 60
-            for candidate in _languages_to_try(lang):
-                result = _duration_in(_read(tokens, candidate, mark))
-                if result is not None:
-                    return result
-    except (ArithmeticError, ValueError):
-        return None
-    return None
+    return _first_reading(text, lang, _duration_in)
