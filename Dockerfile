@@ -1,5 +1,5 @@
 # Deployment image (not exercised by the tests here). One image runs every role:
-#   rasa server:      rasa run --model models/assistant.tar.gz --endpoints bot/endpoints.prod.yml --credentials bot/credentials.yml --enable-api --auth-token $RASA_API_TOKEN
+#   rasa server:      python -m bot.rasa_server run --model models/assistant.tar.gz --endpoints bot/endpoints.prod.yml --credentials bot/credentials.yml --enable-api --auth-token $RASA_API_TOKEN
 #   action server:    rasa run actions --actions actions
 #   reminder worker:  python -m bot.reminder_worker
 #   migrations:       python -m bot.run_prod --prepare-only   (creates Rasa's events table, then migrates)
@@ -16,4 +16,4 @@ COPY . .
 RUN pybabel compile --use-fuzzy -d locales -D messages \
  && rasa train --config config.yml --domain bot/domain --data bot/data/nlu bot/data/rules bot/data/stories --out models --fixed-model-name assistant
 EXPOSE 5005 5055
-CMD ["rasa", "run", "--model", "models/assistant.tar.gz", "--endpoints", "bot/endpoints.prod.yml", "--credentials", "bot/credentials.yml"]
+CMD ["python", "-m", "bot.rasa_server", "run", "--model", "models/assistant.tar.gz", "--endpoints", "bot/endpoints.prod.yml", "--credentials", "bot/credentials.yml"]

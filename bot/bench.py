@@ -294,7 +294,7 @@ def measure_single(args, work: Path, env: Dict[str, str], endpoints: Path, crede
         processes["actions"] = start([str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port",
                                       str(action_port)], env, work / "actions.log")
         began = time.perf_counter()
-        processes["rasa"] = start([str(BIN / "rasa"), "run", "--model", str(MODEL), "--endpoints", str(endpoints),
+        processes["rasa"] = start([sys.executable, "-m", "bot.rasa_server", "run", "--model", str(MODEL), "--endpoints", str(endpoints),
                                    "--credentials", str(credentials), "--port", str(full_port)], env,
                                   work / "rasa.log")
         processes["minimal"] = start([str(BIN / "rasa"), "run", "--model", str(minimal_model), "--credentials",

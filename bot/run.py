@@ -41,7 +41,7 @@ def action_server(port: int) -> List[str]:
 
 def rasa_server(port: int, action_port: int, extra: List[str]) -> List[str]:
     """Command line of the Rasa server."""
-    return [str(BIN / "rasa"), "run", "--model", str(MODEL), "--endpoints", "bot/endpoints.yml",
+    return [sys.executable, "-m", "bot.rasa_server", "run", "--model", str(MODEL), "--endpoints", "bot/endpoints.yml",
             "--credentials", "bot/credentials.yml", "--port", str(port), *extra]
 
 
@@ -109,7 +109,7 @@ def main() -> int:
             if not wait_for(f"http://127.0.0.1:{args.action_port}/health", 120, processes):
                 print("The action server did not start.", file=sys.stderr)
                 return 1
-            shell = [str(BIN / "rasa"), "shell", "--model", str(MODEL), "--endpoints", "bot/endpoints.yml"]
+            shell = [sys.executable, "-m", "bot.rasa_server", "shell", "--model", str(MODEL), "--endpoints", "bot/endpoints.yml"]
             return subprocess.call(shell, env=env)
         api = ["--enable-api", "--auth-token", env["RASA_API_TOKEN"]]
         processes.append(subprocess.Popen(rasa_server(args.port, args.action_port, api), env=env))

@@ -126,7 +126,7 @@ def children(env: Dict[str, str], replica_ports: List[int], action_ports: List[i
                                            "--port", str(action_port)], env, action_port))
     for i, replica_port in enumerate(replica_ports, 1):
         action_url = f"http://127.0.0.1:{action_ports[(i - 1) % len(action_ports)]}/webhook"
-        made.append(Child(f"rasa-{i}", [str(BIN / "rasa"), "run", "--model", str(model), "--endpoints", str(ENDPOINTS),
+        made.append(Child(f"rasa-{i}", [sys.executable, "-m", "bot.rasa_server", "run", "--model", str(model), "--endpoints", str(ENDPOINTS),
                                         "--credentials", str(CREDENTIALS), "--port", str(replica_port),
                                         "--enable-api", "--auth-token", env["RASA_API_TOKEN"]],
                           dict(env, ACTION_SERVER_URL=action_url), replica_port))

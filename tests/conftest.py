@@ -165,7 +165,7 @@ def start_rasa_server(tmp: Path, action_url: str, tracker_db: Path, database_url
     log = tmp / f"rasa-{port}.log"
     env = dict(os.environ, DATABASE_URL=database_url, PYTHONPATH=str(ROOT), **(env_extra or {}))
     process = subprocess.Popen(
-        [str(BIN / "rasa"), "run", "--model", str(MODEL), "--endpoints", str(endpoints),
+        [sys.executable, "-m", "bot.rasa_server", "run", "--model", str(MODEL), "--endpoints", str(endpoints),
          "--credentials", str(credentials), "--port", str(port), "--enable-api", "--auth-token", token],
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )
