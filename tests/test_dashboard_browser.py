@@ -73,13 +73,21 @@ def log_in(browser, base, account):
     browser.get(f"{base}/login")
     browser.find_element(By.NAME, "username").send_keys(account[0])
     browser.find_element(By.NAME, "password").send_keys(account[1])
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-
     form = browser.find_element(By.CSS_SELECTOR, "form[action='/login']")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     # the session cookie exists only once the answer to the form has arrived
-    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(form))
+    wait_until_replaced(browser, form)
+
+
+def wait_until_replaced(browser, element) -> None:
+    """Waits until the page holding `element` has been replaced by the next one."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # mid-navigation Chrome may answer "Node with given id does not belong to the document": ask again
+    WebDriverWait(browser, 30, ignored_exceptions=[WebDriverException]).until(
+        expected_conditions.staleness_of(element))
 
 
 def tile(browser, name: str) -> int:
@@ -169,12 +177,11 @@ def test_marking_a_question_handled_from_the_page(site, browser):
     browser.get(f"{server.base}/questions?start={START}&end={DEMO_END}&language=ps")
     before = tile(browser, "Open unanswered questions")
     similar = int(browser.find_element(By.CSS_SELECTOR, "table.unanswered tbody tr td.num").text)
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old_page = browser.find_element(By.CSS_SELECTOR, "table.unanswered")
     browser.find_element(By.CSS_SELECTOR, "table.unanswered button[type=submit]").click()
-    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(old_page))
+    wait_until_replaced(browser, old_page)
     WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".tile .value"))
     assert "language=ps" in browser.current_url
     assert tile(browser, "Open unanswered questions") == before - similar

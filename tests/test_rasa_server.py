@@ -2,6 +2,7 @@
 import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
+from rasa.shared.core.events import Event
 from rasa.utils.endpoints import EndpointConfig
 
 from bot import rasa_server
@@ -43,5 +44,29 @@ def test_the_schema_is_checked_once_per_process():
 
 def test_install_replaces_rasas_check(monkeypatch):
     monkeypatch.setattr(RemoteAction, "_validate_action_result", rasa_server._rasa_validate_action_result)
+    monkeypatch.setattr(Event, "resolve_by_type", Event.resolve_by_type)
     rasa_server.install()
     assert RemoteAction._validate_action_result is rasa_server.validate_action_result
+
+
+@pytest.mark.parametrize("type_name", ["user", "bot", "slot", "action", "session_started", "active_loop",
+                                       "followup", "reminder", "cancel_reminder", "restart", "rewind"])
+def test_events_resolve_to_the_class_rasas_walk_finds(type_name):
+    assert rasa_server.resolve_event_type(type_name) is rasa_server._rasa_resolve_event_type(type_name)
+
+
+def test_unknown_event_names_behave_as_in_rasa():
+    assert rasa_server.resolve_event_type("topic") is None
+    assert rasa_server.resolve_event_type("nonsense", default=Event) is Event
+    with pytest.raises(ValueError):
+        rasa_server.resolve_event_type("nonsense")
+
+
+def test_installed_events_deserialise_as_before(monkeypatch):
+    monkeypatch.setattr(Event, "resolve_by_type", Event.resolve_by_type)
+    monkeypatch.setattr(RemoteAction, "_validate_action_result", RemoteAction._validate_action_result)
+    stored = [{"event": "user", "text": "salam", "parse_data": {"intent": {"name": "greet"}}},
+              {"event": "slot", "name": "language", "value": "fa"}, {"event": "action", "name": "action_listen"}]
+    before = [Event.from_parameters(dict(e)) for e in stored]
+    rasa_server.install()
+    assert [Event.from_parameters(dict(e)) for e in stored] == before
