@@ -46,8 +46,7 @@ from tests.standins import ChannelServer, TelegramStandIn, TwilioStandIn
 from tests.test_channel_telegram import SECRET, TOKEN as TELEGRAM_TOKEN, headers as telegram_headers
 from tests.test_channel_twilio import ACCOUNT, HOOK as TWILIO_HOOK, STATUS as TWILIO_STATUS, TOKEN as TWILIO_TOKEN
 from tests.test_channel_twilio import config as twilio_config, signed
-from tests.test_dashboard_support import (ADMIN, STAFF, Server, csrf_of, drop_postgres_database, login,
-                                          postgres_database)
+from tests.test_dashboard_support import ADMIN, STAFF, Server, app_database_on_postgres, csrf_of, login
 from tests.test_faults_db_down import TrackerAgent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,21 +69,13 @@ def postgres(database_url):
     from bot.tracker_store import PrivacySQLTrackerStore
 
     name = f"bad_input_{os.getpid()}"
-    url = postgres_database(name)
-    if url is None:
-        pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432")
-    storage.upgrade(url)
-    before = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = url
-    storage.engine.cache_clear()
-    store = PrivacySQLTrackerStore(dialect="postgresql", host="127.0.0.1", port=5432, db=name, username="postgres")
-    try:
-        yield url, store
-    finally:
-        store.engine.dispose()
-        os.environ["DATABASE_URL"] = before
-        storage.engine.cache_clear()
-        drop_postgres_database(name)
+    with app_database_on_postgres(name) as url:
+        store = PrivacySQLTrackerStore(dialect="postgresql", host="127.0.0.1", port=5432, db=name,
+                                       username="postgres")
+        try:
+            yield url, store
+        finally:
+            store.engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
+import pytest
 import requests
 import sqlalchemy as sa
 
@@ -66,6 +68,30 @@ def drop_postgres_database(name: str) -> None:
     with admin.connect() as db:
         db.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@contextmanager
+def app_database_on_postgres(name: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database as the project's database (`DATABASE_URL`) inside the
+    block; the previous database comes back and this one is dropped after."""
+    from bot import storage
+
+    url = postgres_database(name)
+    if url is None:
+        pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432; this test needs it")
+    storage.upgrade(url)
+    before = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    storage.engine.cache_clear()
+    try:
+        yield url
+    finally:
+        if before is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = before
+        storage.engine.cache_clear()
+        drop_postgres_database(name)
 
 
 def free_port() -> int:

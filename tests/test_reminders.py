@@ -82,21 +82,10 @@ def test_a_claimed_reminder_is_not_claimed_again_until_its_lease_ends(database_u
 @pytest.fixture
 def postgres_db(database_url):
     """A fresh, migrated PostgreSQL database (the production set-up) as the project's database."""
-    from tests.test_dashboard_support import drop_postgres_database, postgres_database
+    from tests.test_dashboard_support import app_database_on_postgres
 
-    name = f"reminders_test_{os.getpid()}"
-    url = postgres_database(name)
-    if url is None:
-        pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432: the claim tests need it")
-    storage.upgrade(url)
-    os.environ["DATABASE_URL"] = url
-    storage.engine.cache_clear()
-    try:
+    with app_database_on_postgres(f"reminders_test_{os.getpid()}") as url:
         yield url
-    finally:
-        os.environ["DATABASE_URL"] = database_url
-        storage.engine.cache_clear()
-        drop_postgres_database(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
