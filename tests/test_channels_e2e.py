@@ -32,15 +32,21 @@ def stand_ins():
     twilio.close()
 
 
+def channel_settings(telegram: TelegramStandIn, twilio: TwilioStandIn) -> dict:
+    """The Telegram and Twilio settings of a server that talks to the stand-ins."""
+    return {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET, "TELEGRAM_MODE": "webhook",
+            "TELEGRAM_API_BASE": telegram.url, "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": AUTH,
+            "TWILIO_PUBLIC_URL": PUBLIC, "TWILIO_FROM_SMS": FROM_SMS, "TWILIO_FROM_WHATSAPP": FROM_WA,
+            "TWILIO_API_BASE": twilio.url}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, action_server, database_url, stand_ins):
     """`rasa run` with bot/credentials.yml and the channels' settings pointing at the stand-ins."""
     telegram, twilio = stand_ins
     tmp = tmp_path_factory.mktemp("channels_e2e")
-    env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET, "TELEGRAM_MODE": "webhook",
-           "TELEGRAM_API_BASE": telegram.url, "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": AUTH,
-           "TWILIO_PUBLIC_URL": PUBLIC, "TWILIO_FROM_SMS": FROM_SMS, "TWILIO_FROM_WHATSAPP": FROM_WA,
-           "TWILIO_API_BASE": twilio.url, "TWILIO_WHATSAPP_TEMPLATES": "fa=HXfa00000000000000000000000000e2,*=HXany0000000000000000000000000e2"}
+    env = dict(channel_settings(telegram, twilio),
+               TWILIO_WHATSAPP_TEMPLATES="fa=HXfa00000000000000000000000000e2,*=HXany0000000000000000000000000e2")
     running = start_rasa_server(tmp, action_server, tmp / "tracker.db", database_url,
                                 credentials=ROOT / "bot" / "credentials.yml", env_extra=env)
     yield running

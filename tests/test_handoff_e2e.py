@@ -20,8 +20,9 @@ from bot.handoff import advisors, tickets
 from bot.i18n import Renderer
 from channels.sms import prefer_gsm7
 from tests.conftest import ROOT, start_rasa_server
-from tests.standins import TelegramStandIn, TwilioStandIn
-from tests.test_channels_e2e import ACCOUNT, AUTH, FROM_SMS, FROM_WA, PUBLIC, SECRET, TOKEN, post, twilio_message
+from tests.standins import TelegramStandIn
+from tests.test_channels_e2e import (  # noqa: F401 (stand_ins is a fixture)
+    SECRET, channel_settings, post, stand_ins, twilio_message)
 
 GROUP = -100777
 BOT = TelegramStandIn.BOT
@@ -29,24 +30,12 @@ _ids = iter(range(870000000, 870100000))
 
 
 @pytest.fixture(scope="module")
-def stand_ins():
-    """The Bot API and Twilio stand-ins the server talks to."""
-    telegram, twilio = TelegramStandIn(TOKEN), TwilioStandIn(ACCOUNT, AUTH)
-    yield telegram, twilio
-    telegram.close()
-    twilio.close()
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory, action_server, database_url, stand_ins):
     """A holder of the running server (the restart test replaces it)."""
     telegram, twilio = stand_ins
     tmp = tmp_path_factory.mktemp("handoff_e2e")
-    env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET, "TELEGRAM_MODE": "webhook",
-           "TELEGRAM_API_BASE": telegram.url, "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": AUTH,
-           "TWILIO_PUBLIC_URL": PUBLIC, "TWILIO_FROM_SMS": FROM_SMS, "TWILIO_FROM_WHATSAPP": FROM_WA,
-           "TWILIO_API_BASE": twilio.url, "TELEGRAM_ADVISORS_CHAT_ID": str(GROUP),
-           "HANDOFF_TICK_SECONDS": "0.3", "HANDOFF_IDLE_MINUTES": "30"}
+    env = dict(channel_settings(telegram, twilio), TELEGRAM_ADVISORS_CHAT_ID=str(GROUP),
+               HANDOFF_TICK_SECONDS="0.3", HANDOFF_IDLE_MINUTES="30")
 
     def start():
         return start_rasa_server(tmp, action_server, tmp / "tracker.db", database_url,
