@@ -32,7 +32,7 @@ import urllib.request
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from bot.run import BIN, MODEL, ROOT, _env, stop, wait_for
+from bot.run import BIN, MODEL, ROOT, _env, rasa_server_command, stop, wait_for
 
 REPORT = ROOT / "reports" / "bench.json"
 TRAIN_TIME = ROOT / "var" / "train_seconds.txt"
@@ -294,9 +294,9 @@ def measure_single(args, work: Path, env: Dict[str, str], endpoints: Path, crede
         processes["actions"] = start([str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port",
                                       str(action_port)], env, work / "actions.log")
         began = time.perf_counter()
-        processes["rasa"] = start([sys.executable, "-m", "bot.rasa_server", "run", "--model", str(MODEL), "--endpoints", str(endpoints),
-                                   "--credentials", str(credentials), "--port", str(full_port)], env,
-                                  work / "rasa.log")
+        processes["rasa"] = start(rasa_server_command("run", "--model", str(MODEL), "--endpoints", str(endpoints),
+                                                      "--credentials", str(credentials), "--port", str(full_port)),
+                                  env, work / "rasa.log")
         processes["minimal"] = start([str(BIN / "rasa"), "run", "--model", str(minimal_model), "--credentials",
                                       str(credentials), "--port", str(minimal_port)], env, work / "minimal.log")
         for name, port in (("rasa", full_port), ("minimal", minimal_port)):

@@ -34,6 +34,11 @@ def _env() -> Dict[str, str]:
     return env
 
 
+def rasa_server_command(*args: str) -> List[str]:
+    """`rasa <args>` through `bot.rasa_server`, Rasa's command line with its speed-ups, in this Python."""
+    return [sys.executable, "-m", "bot.rasa_server", *args]
+
+
 def action_server(port: int) -> List[str]:
     """Command line of the action server."""
     return [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)]
@@ -41,8 +46,8 @@ def action_server(port: int) -> List[str]:
 
 def rasa_server(port: int, action_port: int, extra: List[str]) -> List[str]:
     """Command line of the Rasa server."""
-    return [sys.executable, "-m", "bot.rasa_server", "run", "--model", str(MODEL), "--endpoints", "bot/endpoints.yml",
-            "--credentials", "bot/credentials.yml", "--port", str(port), *extra]
+    return rasa_server_command("run", "--model", str(MODEL), "--endpoints", "bot/endpoints.yml",
+                               "--credentials", "bot/credentials.yml", "--port", str(port), *extra)
 
 
 def reminder_worker(port: int) -> List[str]:
@@ -109,7 +114,7 @@ def main() -> int:
             if not wait_for(f"http://127.0.0.1:{args.action_port}/health", 120, processes):
                 print("The action server did not start.", file=sys.stderr)
                 return 1
-            shell = [sys.executable, "-m", "bot.rasa_server", "shell", "--model", str(MODEL), "--endpoints", "bot/endpoints.yml"]
+            shell = rasa_server_command("shell", "--model", str(MODEL), "--endpoints", "bot/endpoints.yml")
             return subprocess.call(shell, env=env)
         api = ["--enable-api", "--auth-token", env["RASA_API_TOKEN"]]
         processes.append(subprocess.Popen(rasa_server(args.port, args.action_port, api), env=env))

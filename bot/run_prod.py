@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from bot.run import BIN, MODEL, ROOT, _env
+from bot.run import BIN, MODEL, ROOT, _env, rasa_server_command
 
 ENDPOINTS = ROOT / "bot" / "endpoints.prod.yml"
 CREDENTIALS = ROOT / "bot" / "credentials.yml"
@@ -126,9 +126,9 @@ def children(env: Dict[str, str], replica_ports: List[int], action_ports: List[i
                                            "--port", str(action_port)], env, action_port))
     for i, replica_port in enumerate(replica_ports, 1):
         action_url = f"http://127.0.0.1:{action_ports[(i - 1) % len(action_ports)]}/webhook"
-        made.append(Child(f"rasa-{i}", [sys.executable, "-m", "bot.rasa_server", "run", "--model", str(model), "--endpoints", str(ENDPOINTS),
-                                        "--credentials", str(CREDENTIALS), "--port", str(replica_port),
-                                        "--enable-api", "--auth-token", env["RASA_API_TOKEN"]],
+        made.append(Child(f"rasa-{i}", rasa_server_command(
+            "run", "--model", str(model), "--endpoints", str(ENDPOINTS), "--credentials", str(CREDENTIALS),
+            "--port", str(replica_port), "--enable-api", "--auth-token", env["RASA_API_TOKEN"]),
                           dict(env, ACTION_SERVER_URL=action_url), replica_port))
     made.append(Child("balancer", [sys.executable, "-m", "bot.loadbalancer", "--port", str(port),
                                    *[f"http://127.0.0.1:{p}" for p in replica_ports]], env, port))

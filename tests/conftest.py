@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.run import rasa_server_command
+
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "assistant.tar.gz"
 BIN = Path(sys.executable).parent
@@ -165,8 +167,8 @@ def start_rasa_server(tmp: Path, action_url: str, tracker_db: Path, database_url
     log = tmp / f"rasa-{port}.log"
     env = dict(os.environ, DATABASE_URL=database_url, PYTHONPATH=str(ROOT), **(env_extra or {}))
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.rasa_server", "run", "--model", str(MODEL), "--endpoints", str(endpoints),
-         "--credentials", str(credentials), "--port", str(port), "--enable-api", "--auth-token", token],
+        rasa_server_command("run", "--model", str(MODEL), "--endpoints", str(endpoints), "--credentials",
+                            str(credentials), "--port", str(port), "--enable-api", "--auth-token", token),
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
