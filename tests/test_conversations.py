@@ -1,8 +1,11 @@
 """Real conversations with the trained assistant, its action server and a SQLite tracker store."""
+import time
+import types
 import uuid
 
 import pytest
 import sqlalchemy as sa
+from rasa.shared.core.events import SlotSet
 
 from bot import storage
 from bot.i18n import Renderer
@@ -104,3 +107,34 @@ async def test_the_menu_opens_sub_menus(assistant):
     assert replies[-1]["text"] == text_of("utter_help", "en") and len(replies[-1]["buttons"]) == 6
     replies = await say(assistant, sender, '/help{"menu":"grants"}')
     assert replies[-1]["text"] == text_of("utter_menu_grants", "en")
+
+
+async def test_after_a_long_pause_a_new_session_keeps_what_the_user_told_us_not_the_unfinished_form(
+        assistant, monkeypatch):
+    import rasa.core.processor
+
+    sender = new_sender()
+    await say(assistant, sender, "salam", language_hint="fa")
+    await say(assistant, sender, '/choose_language{"language":"fa"}')
+    await say(assistant, sender, '/choose_country{"country":"AF"}')
+    replies = await say(assistant, sender, "/calculate_repayment")
+    assert replies[-1]["text"] == text_of("utter_ask_loan_product", "fa")
+    before = await assistant.tracker_store.retrieve(sender)
+    assert before.active_loop_name == "loan_form" and before.get_slot("requested_slot")
+
+    five_hours_later = time.time() + 5 * 3600  # the domain's sessions expire after 4 hours
+    clock = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")})
+    clock.time = lambda: five_hours_later
+    monkeypatch.setattr(rasa.core.processor, "time", clock)
+    replies = await say(assistant, sender, "سلام")
+
+    assert replies[-1]["text"] == text_of("utter_greet", "fa")  # in the language chosen before the pause
+    after = await assistant.tracker_store.retrieve(sender)
+    assert after.events[0].type_name == "session_started"
+    carried = [e for e in after.events if isinstance(e, SlotSet)]
+    assert [e.key for e in carried] == sorted({e.key for e in carried})  # one SlotSet per slot, no history
+    assert {e.key: e.value for e in carried if e.key in ("language", "language_chosen", "country")} == {
+        "language": "fa", "language_chosen": True, "country": "AF"}
+    assert after.active_loop_name is None and after.get_slot("requested_slot") is None
+    everything = await assistant.tracker_store.retrieve_full_tracker(sender)
+    assert len(everything.events) > len(after.events)  # the old session stays stored
