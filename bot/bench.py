@@ -167,6 +167,16 @@ async def load(url: str, concurrency: int, messages: int, tag: str) -> Dict[str,
             "p99_ms": percentile(latencies, 0.99), "throughput_per_s": round(len(latencies) / elapsed, 2)}
 
 
+def compare(measured: List[Dict[str, float]], baseline: List[Dict[str, float]], throughput_key: str,
+            digits: int = 2) -> List[Dict[str, float]]:
+    """Per concurrency level, `measured` against `baseline`: the throughput ratio (under
+    `throughput_key`) and the p95 ratio."""
+    return [{"concurrency": a["concurrency"],
+             throughput_key: round(a["throughput_per_s"] / b["throughput_per_s"], digits),
+             "p95_ratio": round(a["p95_ms"] / b["p95_ms"], 2)}
+            for a, b in zip(measured, baseline)]
+
+
 LONG_SENDER = f"bench-long-{os.getpid()}"
 
 
@@ -320,11 +330,7 @@ def measure_single(args, work: Path, env: Dict[str, str], endpoints: Path, crede
                 print(table({k: v[-1:] for k, v in results.items()}).split("\n", 2)[-1], flush=True)
         report["memory_under_load_mb"] = sampler.peak
         report["latency"] = results
-        report["ratios"] = [
-            {"concurrency": a["concurrency"],
-             "throughput_share": round(a["throughput_per_s"] / m["throughput_per_s"], 3),
-             "p95_ratio": round(a["p95_ms"] / m["p95_ms"], 2)}
-            for a, m in zip(results["assistant"], results["minimal"])]
+        report["ratios"] = compare(results["assistant"], results["minimal"], "throughput_share", 3)
         if args.long:
             report["long_conversation"] = asyncio.run(long_conversation(full_url, args.long))
         report["model_mb"] = round(MODEL.stat().st_size / 1e6, 1)

@@ -185,11 +185,9 @@ def measure(env: Dict[str, str], work: Path, concurrency: List[int], messages: i
                       f"two {rows['two replicas'][-1]['throughput_per_s']} msg/s", flush=True)
         report["memory_under_load_mb"] = peak.peak
         report["latency"] = rows
-        report["two_vs_one"] = [
-            {"concurrency": one["concurrency"],
-             "throughput_ratio": round(two["throughput_per_s"] / one["throughput_per_s"], 2),
-             "p95_ratio": round(two["p95_ms"] / one["p95_ms"], 2)}
-            for one, two in zip(rows["one replica"], rows["two replicas"])]
+        from bot.bench import compare  # bench imports this module
+
+        report["two_vs_one"] = compare(rows["two replicas"], rows["one replica"], "throughput_ratio")
         if long_events:
             report["session_expiry"] = session_expiry(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{replicas[0]}",
                                                       token, database_url, long_events, texts)
