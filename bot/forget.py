@@ -7,8 +7,8 @@
   provider message id, error text), SMS continuation pages, imported loan instalments (staff
   import them again from their own records if the person comes back), and every row of any
   other table whose `sender_id` or `recipient_id` names the user;
-- kept as anonymous counts: tickets (empty sender id, closed if still active, their desk posts
-  deleted), reminders (empty sender id, the ones still ahead cancelled), the dashboard's
+- kept as anonymous counts: tickets (empty sender id, closed if still active; what the desk
+  posted about them in the advisors' Telegram groups is queued, and the desk deletes it there), reminders (empty sender id, the ones still ahead cancelled), the dashboard's
   aggregates (the keyed-hash row that linked them to the user is deleted), and unanswered
   questions the user wrote (their text emptied, as the retention job does).
 

@@ -193,7 +193,8 @@ class TelegramStandIn(StandIn):
         if name == "getChat":
             chat = str(params.get("chat_id"))
             return 200, {"ok": True, "result": {"id": int(chat), "type": "supergroup", "title": "Advisors",
-                                                "is_forum": chat in self.forums}}
+                                                "is_forum": chat in self.forums, "accent_color_id": 0,
+                                                "max_reaction_count": 11}}
         if name == "createForumTopic":
             return 200, {"ok": True, "result": {"message_thread_id": next(self._topics), "name": params.get("name"),
                                                 "icon_color": 7322096}}

@@ -83,3 +83,62 @@ def test_sensitive_phrases_match_whole_words(text, sensitive_):
 def test_every_language_has_sensitive_phrases():
     languages = {language for language, _ in sensitive.phrases()}
     assert languages == {"en", "fr", "ar", "fa", "ps", "ur"}
+
+
+class RecordingBot:
+    """The part of python-telegram-bot's `Bot` that erasing uses; `refuse` lists what fails how."""
+
+    def __init__(self, **refuse: Exception) -> None:
+        self.calls, self.refuse = [], refuse
+
+    async def _call(self, name: str, *args) -> bool:
+        self.calls.append((name, *args))
+        if name in self.refuse:
+            raise self.refuse[name]
+        return True
+
+    async def delete_forum_topic(self, chat_id, message_thread_id):
+        return await self._call("delete_forum_topic", chat_id, message_thread_id)
+
+    async def delete_message(self, chat_id, message_id):
+        return await self._call("delete_message", chat_id, message_id)
+
+    async def edit_message_text(self, text, chat_id, message_id):
+        return await self._call("edit_message_text", chat_id, message_id, text)
+
+
+def ticket_with_posts(sender: str, posts) -> tickets.Ticket:
+    ticket = tickets.open_ticket(sender, "user_request", "telegram", "fa", "AF", "sample-af")
+    for chat, message, thread in posts:
+        tickets.remember_post(ticket.id, chat, message, thread)
+    return ticket
+
+
+async def test_forgetting_deletes_a_tickets_forum_topic_whole_and_its_other_posts_one_by_one(database_url):
+    from bot.handoff.desk import Desk
+
+    ticket_with_posts("6100000001", [("-1001", "11", "77"), ("-1001", "12", "77"), ("-1002", "13", None)])
+    assert tickets.forget("6100000001") == 1
+    assert tickets.ticket_of_post("-1001", "11") is None  # a reply to it finds nothing any more
+    bot = RecordingBot()
+    await Desk(None, {}, telegram=bot).erase_forgotten_posts()
+    assert bot.calls == [("delete_forum_topic", -1001, 77), ("delete_message", -1002, 13)]
+    assert tickets.posts_to_erase() == []
+
+
+async def test_a_post_too_old_to_delete_is_blanked_and_an_unreachable_api_is_tried_again(database_url):
+    from telegram.error import BadRequest, NetworkError
+
+    from bot.handoff.desk import Desk
+
+    ticket_with_posts("6100000002", [("-1003", "21", None)])
+    tickets.forget("6100000002")
+    offline = RecordingBot(delete_message=NetworkError("Connection refused"))
+    await Desk(None, {}, telegram=offline).erase_forgotten_posts()
+    [waiting] = tickets.posts_to_erase()
+    assert (waiting.message_id, waiting.attempts) == ("21", 1)
+
+    too_old = RecordingBot(delete_message=BadRequest("Message can't be deleted for everyone"))
+    await Desk(None, {}, telegram=too_old).erase_forgotten_posts()
+    assert too_old.calls[-1] == ("edit_message_text", -1003, 21, Desk.staff_renderer().gettext("desk.post_erased"))
+    assert tickets.posts_to_erase() == []

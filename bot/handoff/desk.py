@@ -128,11 +128,60 @@ class Desk:
         for ticket in await asyncio.to_thread(tickets.to_announce, before):
             if await asyncio.to_thread(tickets.mark_announced, ticket.id, before, now):
                 await self.announce(ticket, again=ticket.announced_at is not None, now=now)
+        await self.erase_forgotten_posts()
         idle_before = now - dt.timedelta(minutes=self.settings.idle_minutes)
         for ticket in await asyncio.to_thread(tickets.idle, idle_before):
             if await asyncio.to_thread(tickets.release, ticket.id, None, now):
                 await self._hand_back(ticket, "desk.auto_released",
                                       {"ticket": ticket.id, "minutes": self.settings.idle_minutes})
+
+    async def erase_forgotten_posts(self) -> None:
+        """Deletes from the advisors' groups what the desk posted about people who asked to be
+        forgotten: a ticket's forum topic as a whole (advisors' replies in it too), else each post.
+        A post Telegram no longer lets a bot delete (older than 48 hours) is blanked instead; an
+        unreachable API is tried again at the next tick."""
+        if self.telegram is None:
+            return
+        from telegram.error import BadRequest, Forbidden
+
+        topics_gone = set()
+        for post in await asyncio.to_thread(tickets.posts_to_erase):
+            chat, message = post.chat_id, post.message_id
+            if post.thread_id and (chat, post.thread_id) in topics_gone:
+                continue
+            if post.thread_id:
+                try:
+                    await self.telegram.delete_forum_topic(int(chat), int(post.thread_id))
+                    topics_gone.add((chat, post.thread_id))
+                    await asyncio.to_thread(tickets.post_erased, chat, thread_id=post.thread_id)
+                    continue
+                except (BadRequest, Forbidden):
+                    pass  # no right to manage topics, or the topic is gone: the post alone
+                except Exception as error:
+                    await self._erase_later(chat, message, error)
+                    continue
+            try:
+                await self.telegram.delete_message(int(chat), int(message))
+            except (BadRequest, Forbidden):
+                try:
+                    await self.telegram.edit_message_text(self.staff_renderer().gettext("desk.post_erased"),
+                                                          chat_id=int(chat), message_id=int(message))
+                except (BadRequest, Forbidden):
+                    pass  # already gone
+                except Exception as error:
+                    await self._erase_later(chat, message, error)
+                    continue
+            except Exception as error:
+                await self._erase_later(chat, message, error)
+                continue
+            await asyncio.to_thread(tickets.post_erased, chat, message)
+
+    @staticmethod
+    async def _erase_later(chat: str, message: str, error: Exception) -> None:
+        if await asyncio.to_thread(tickets.erase_failed, chat, message):
+            logger.error("advisor desk: gave up deleting post %s in %s: %s", message, chat, error)
+        else:
+            logger.warning("advisor desk: could not delete post %s in %s yet: %s", message, chat, error)
 
     # ---- announcing -----------------------------------------------------------------------
 
@@ -344,10 +393,14 @@ class Desk:
         return True
 
     async def _hand_back(self, ticket: Ticket, notice: str, variables: Dict[str, Any]) -> None:
-        from rasa.shared.core.events import ConversationResumed
+        from rasa.shared.core.constants import ACTION_LISTEN_NAME
+        from rasa.shared.core.events import ActionExecuted, ConversationResumed
 
+        # the message that came while paused was never answered by the bot: without a listen
+        # after it, the rules match nothing at the next message and Rasa predicts fallbacks
+        # until its circuit breaker stops it
         await self._write_to_returnee(ticket, self.returnee_renderer(ticket).render("utter_handoff_back"),
-                                      (ConversationResumed(),))
+                                      (ConversationResumed(), ActionExecuted(ACTION_LISTEN_NAME)))
         await self._to_ticket_place(ticket, self.staff_renderer(ticket).render(notice, variables))
 
     # ---- advisors' commands by SMS --------------------------------------------------------

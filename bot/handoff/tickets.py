@@ -58,6 +58,18 @@ class TicketPost(Base):
     created_at = sa.Column(UTCDateTime, nullable=False, default=utcnow)
 
 
+class PostToErase(Base):
+    """A desk post about a person who asked to be forgotten: the desk deletes it from the
+    advisors' group (or blanks it where Telegram no longer lets a bot delete), then this row."""
+
+    __tablename__ = "desk_posts_to_erase"
+    chat_id = sa.Column(sa.String(64), primary_key=True)
+    message_id = sa.Column(sa.String(64), primary_key=True)
+    thread_id = sa.Column(sa.String(64))
+    since = sa.Column(UTCDateTime, nullable=False, default=utcnow)
+    attempts = sa.Column(sa.Integer, nullable=False, default=0)
+
+
 def open_ticket(sender_id: str, reason: str, channel: str, language: str, country: Optional[str],
                 programme: Optional[str], now: Optional[dt.datetime] = None) -> Ticket:
     """The sender's active ticket, or a new open one: asking twice does not queue twice."""
@@ -206,8 +218,9 @@ def forget(sender_id: str, db: Optional[sa.engine.Connection] = None) -> int:
 
     Each ticket stays, as an anonymous count (reason, channel, language, programme, times), with
     an empty sender id; one still waiting or held is closed (`forgotten`), so no advisor writes
-    to the person again. The desk's posts about it go, so a reply in the advisors' group finds
-    nothing. `db` runs it in the caller's transaction.
+    to the person again. The desk's posts about it leave `ticket_posts`, so a reply in the
+    advisors' group finds nothing, and wait in `desk_posts_to_erase` until the desk has deleted
+    them from Telegram. `db` runs it in the caller's transaction.
     """
     if db is None:
         from bot.storage import engine
@@ -219,8 +232,44 @@ def forget(sender_id: str, db: Optional[sa.engine.Connection] = None) -> int:
     if not ids:
         return 0
     now = utcnow()
+    to_erase = [{"chat_id": row.chat_id, "message_id": row.message_id, "thread_id": row.thread_id, "since": now,
+                 "attempts": 0}
+                for row in db.execute(sa.select(posts).where(posts.c.ticket_id.in_(ids)))]
+    if to_erase:
+        db.execute(sa.insert(PostToErase.__table__), to_erase)
     db.execute(sa.delete(posts).where(posts.c.ticket_id.in_(ids)))
     db.execute(sa.update(tickets).where(tickets.c.id.in_(ids), tickets.c.status.in_(ACTIVE))
                .values(status=CLOSED, resolution="forgotten", closed_at=now, last_activity_at=now))
     db.execute(sa.update(tickets).where(tickets.c.id.in_(ids)).values(sender_id=""))
     return len(ids)
+
+
+MAX_ERASE_ATTEMPTS = 50  # a post Telegram keeps refusing for this many ticks is given up (and logged)
+
+
+def posts_to_erase(limit: int = 50) -> List[PostToErase]:
+    """Desk posts still to delete from Telegram, oldest first."""
+    with session() as db:
+        return list(db.execute(sa.select(PostToErase).order_by(PostToErase.since, PostToErase.chat_id,
+                                                               PostToErase.message_id).limit(limit)).scalars())
+
+
+def post_erased(chat_id: str, message_id: Optional[str] = None, thread_id: Optional[str] = None) -> None:
+    """Forgets a post once it is gone from Telegram; with `thread_id`, every post of that forum topic."""
+    t = PostToErase.__table__
+    where = t.c.thread_id == str(thread_id) if thread_id is not None else t.c.message_id == str(message_id)
+    with session() as db, db.begin():
+        db.execute(sa.delete(t).where(t.c.chat_id == str(chat_id), where))
+
+
+def erase_failed(chat_id: str, message_id: str) -> bool:
+    """Counts a failed attempt; True when the post is given up (and its row deleted)."""
+    t = PostToErase.__table__
+    key = sa.and_(t.c.chat_id == str(chat_id), t.c.message_id == str(message_id))
+    with session() as db, db.begin():
+        db.execute(sa.update(t).where(key).values(attempts=t.c.attempts + 1))
+        attempts = db.execute(sa.select(t.c.attempts).where(key)).scalar()
+        if attempts is not None and attempts >= MAX_ERASE_ATTEMPTS:
+            db.execute(sa.delete(t).where(key))
+            return True
+    return False
