@@ -77,3 +77,17 @@ def test_an_untrained_classifier_leaves_messages_alone(tmp_path):
     storage = LocalModelStorage(tmp_path)
     classifier = LinearLabelClassifier.load({}, storage, Resource("missing"), ExecutionContext(GraphSchema({}), "t"))
     assert parse(classifier, "hello").get("intent") is None
+
+
+def test_the_weights_are_laid_out_for_one_message_at_a_time_and_score_the_same(trained):
+    import numpy as np
+
+    model = trained.pipeline[-1]
+    assert model.coef_.flags["F_CONTIGUOUS"]  # else scipy copies them at every message
+    texts = ["hello", "what interest rate", "zxqv"]
+    laid_out = trained.pipeline.predict_proba(texts)
+    model.coef_ = np.ascontiguousarray(model.coef_)
+    try:
+        assert np.allclose(laid_out, trained.pipeline.predict_proba(texts))
+    finally:
+        model.coef_ = np.asfortranarray(model.coef_)
