@@ -138,3 +138,17 @@ async def test_after_a_long_pause_a_new_session_keeps_what_the_user_told_us_not_
     assert after.active_loop_name is None and after.get_slot("requested_slot") is None
     everything = await assistant.tracker_store.retrieve_full_tracker(sender)
     assert len(everything.events) > len(after.events)  # the old session stays stored
+
+
+@pytest.mark.parametrize("greeting, question, language", [
+    ("bonjour,", "je peux avoir une subvention ?", "fr"),
+    ("salam,", "how do I get a loan?", "en"),
+])
+async def test_a_greeting_followed_by_a_question_gets_the_answer(assistant, greeting, question, language):
+    answers = []
+    for text in (question, f"{greeting} {question}"):
+        sender = f"+21620{uuid.uuid4().int % 10**6:06d}"  # Tunisian: the country is known
+        await say(assistant, sender, "hello", language_hint=language)
+        answers.append([(r.get("text"), r.get("buttons")) for r in await say(assistant, sender, text)])
+    assert answers[0][-1][0] != text_of("utter_greet", language)
+    assert answers[1] == answers[0]

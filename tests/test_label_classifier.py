@@ -91,3 +91,18 @@ def test_the_weights_are_laid_out_for_one_message_at_a_time_and_score_the_same(t
         assert np.allclose(laid_out, trained.pipeline.predict_proba(texts))
     finally:
         model.coef_ = np.asfortranarray(model.coef_)
+
+
+@pytest.mark.parametrize("text, intent, topic", [
+    ("hello good morning what interest rate", "faq", "faq/loan_interest"),  # the question after the greeting
+    ("hello hi what interest", "faq", "faq/loan_interest"),
+    ("hello hi good morning", "greet", None),  # only courtesy
+    ("hello good morning bye", "greet", None),  # a courtesy then small talk stays a courtesy
+])
+def test_a_question_after_a_greeting_is_the_question(trained, text, intent, topic):
+    whole = trained.pipeline.predict_proba([text])[0]
+    assert trained.pipeline.classes_[whole.argmax()] == "greet"  # the whole message reads as a greeting
+    message = parse(trained, text)
+    assert message.get("intent")["name"] == intent
+    if topic:
+        assert message.get("response_selector")["faq"]["response"]["intent_response_key"] == topic

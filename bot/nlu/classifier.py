@@ -29,6 +29,9 @@ from sklearn.pipeline import Pipeline, make_union
 logger = logging.getLogger(__name__)
 RETRIEVAL_SEPARATOR = "/"
 MODEL_FILE = "labels.joblib"
+# what a greeting followed by more words can mean besides a greeting; not `help` or `forget_me`:
+# "hello, I am new here" is a greeting, and thanks "for the information" is not "delete my data"
+REQUESTS = ("calculate_repayment", "request_advisor", "set_reminder", "stop_reminders")
 
 
 def build_pipeline(config: Dict[Text, Any]) -> Pipeline:
@@ -55,6 +58,11 @@ def for_single_messages(pipeline: Optional[Pipeline]) -> Optional[Pipeline]:
     return pipeline
 
 
+def is_request(label: Text) -> bool:
+    """Whether a label asks the assistant for something: an FAQ topic or a request intent."""
+    return label.startswith("faq" + RETRIEVAL_SEPARATOR) or label in REQUESTS
+
+
 def label_of(message: Message) -> Optional[Text]:
     """A training example's label: `faq/<topic>` for a retrieval intent, else the intent."""
     return message.get(INTENT_RESPONSE_KEY) or message.get(INTENT)
@@ -68,7 +76,7 @@ class LinearLabelClassifier(IntentClassifier, GraphComponent):
     def get_default_config() -> Dict[Text, Any]:
         """Default settings (override them in config.yml)."""
         return {"C": 30.0, "max_iter": 3000, "char_ngrams": [1, 5], "word_ngrams": [1, 2],
-                "random_state": 42, "ranking_length": 10}
+                "random_state": 42, "ranking_length": 10, "question_after_greeting": 0.4}
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                  pipeline: Optional[Pipeline] = None, responses: Optional[Dict[Text, Any]] = None) -> None:
@@ -118,9 +126,25 @@ class LinearLabelClassifier(IntentClassifier, GraphComponent):
         labels = list(self.pipeline.classes_)
         # a button payload ("/choose_country{...}") is annotated too: the components after this one
         # expect an intent, and Rasa's RegexMessageHandler replaces it at the end of the graph
-        for message, row in zip(messages, probabilities):
-            self._annotate(message, labels, row)
+        for message, text, row in zip(messages, texts, probabilities):
+            self._annotate(message, labels, self._question_after_greeting(text, labels, row))
         return messages
+
+    def _question_after_greeting(self, text: Text, labels: List[Text], row: np.ndarray) -> np.ndarray:
+        """For "salam, how do I get a loan?": when the best label is a greeting, the text without
+        its first one to three words is scored again, and an FAQ topic or a request found there
+        with at least `question_after_greeting` probability is what the message means. The rest
+        must keep three words: "salam, how are you" stays a greeting. Thanks are left alone:
+        what follows them is what they thank for ("thanks for the loan information")."""
+        if labels[int(row.argmax())] != "greet" or text.startswith("/"):
+            return row
+        words = text.split()
+        starts = [start for start in range(1, 4) if sum(any(c.isalpha() for c in w) for w in words[start:]) >= 3]
+        if not starts:
+            return row
+        found = [rest for rest in self.pipeline.predict_proba([" ".join(words[start:]) for start in starts])
+                 if is_request(labels[int(rest.argmax())]) and rest.max() >= self.config["question_after_greeting"]]
+        return max(found, key=lambda rest: rest.max()) if found else row
 
     def _annotate(self, message: Message, labels: List[Text], row: np.ndarray) -> None:
         intents: Dict[Text, float] = defaultdict(float)
