@@ -9,10 +9,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 import phonenumbers
 import sqlalchemy as sa
@@ -70,6 +70,8 @@ class ImportSummary:
 
     loans: int
     instalments: int
+    replaced: Dict[str, Set[Tuple[str, dt.date]]] = field(default_factory=dict)
+    """Per contact, the (programme, due date) of the instalments the import replaced."""
 
 
 def contact_of(value: str) -> Optional[str]:
@@ -208,9 +210,14 @@ def import_file(path: str) -> ImportSummary:
     if problems:
         raise LoanFileError(problems)
     now = utcnow()
+    replaced: Dict[str, Set[Tuple[str, dt.date]]] = {}
     with session() as db, db.begin():
         for (contact, programme_id), instalments in loans.items():
+            old = db.execute(sa.select(LoanInstalment.due_date).where(
+                LoanInstalment.contact == contact, LoanInstalment.programme == programme_id)).scalars()
+            replaced.setdefault(contact, set()).update((programme_id, due) for due in old)
             db.execute(sa.delete(LoanInstalment).where(LoanInstalment.contact == contact,
                                                        LoanInstalment.programme == programme_id))
             db.add_all(LoanInstalment(imported_at=now, **fields) for fields in instalments)
-    return ImportSummary(loans=len(loans), instalments=sum(len(i) for i in loans.values()))
+    return ImportSummary(loans=len(loans), instalments=sum(len(i) for i in loans.values()), replaced=replaced)
+

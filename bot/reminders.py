@@ -26,7 +26,7 @@ import datetime as dt
 import sys
 import uuid
 from decimal import Decimal
-from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -280,6 +280,35 @@ def new_worker_id() -> str:
     return f"worker-{uuid.uuid4().hex[:10]}"
 
 
+def follow_imported_loans(replaced: Mapping[str, Set[Tuple[str, dt.date]]]) -> int:
+    """Moves the reminders still ahead that were set from an imported loan onto its new due dates.
+
+    `replaced` holds, per contact, the (programme, due date) of the instalments an import just
+    replaced. A user whose reminders still ahead include one of those dates asked for reminders
+    of that loan: they are scheduled again from the loan as now imported, on the same
+    conversation. Reminders set from a calculation, and other users', are left alone.
+    Returns how many users' reminders moved."""
+    from bot import loan_book
+    from bot import programme as programmes
+    from bot.forget import identities
+
+    known = programmes.load_all()
+    moved = 0
+    for contact, old_dues in replaced.items():
+        if not old_dues:
+            continue
+        with session() as db:
+            ahead = db.execute(sa.select(Reminder).where(
+                Reminder.sender_id.in_(identities(contact)), Reminder.status.in_([PENDING, FAILED]))).scalars().all()
+        conversations = {(r.sender_id, r.channel) for r in ahead if (r.programme, r.due_date) in old_dues}
+        for sender_id, channel in sorted(conversations):
+            schedule_payments(sender_id, channel, [(known[i.programme], i.due_date, i.amount)
+                                                   for i in loan_book.instalments_for(sender_id, channel)
+                                                   if i.programme in known])
+            moved += 1
+    return moved
+
+
 def main(argv: Optional[list] = None) -> int:
     """Command-line entry point: `import-loan --file loans.csv` (exit 2 on a bad file)."""
     from bot import loan_book
@@ -298,6 +327,9 @@ def main(argv: Optional[list] = None) -> int:
         print(f"nothing imported: {len(error.problems)} problem(s) in {args.file}", file=sys.stderr)
         return 2
     print(f"imported {summary.instalments} instalment(s) of {summary.loans} loan(s) from {args.file}")
+    moved = follow_imported_loans(summary.replaced)
+    if moved:
+        print(f"moved the reminders of {moved} user(s) to the new due dates")
     return 0
 
 

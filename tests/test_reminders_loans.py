@@ -217,3 +217,34 @@ def test_without_an_imported_loan_or_a_calculation_there_is_nothing_to_remind(sm
     replies = sms(sms_server, twilio, sender, "/set_reminder")
     assert Renderer("en").gettext("utter_reminders_nothing_to_set") in replies[-1]
     assert reminders.pending_for(sender) == []
+
+
+def test_a_corrected_loan_moves_the_reminders_already_set_from_it(sms_server, twilio, tmp_path, database_url):
+    sender, calculated = new_number(), new_number()
+    tunisia = load_all()["sample-tn"]
+    today = dt.datetime.now(tunisia.timezone).date()
+    first_dues = [today + dt.timedelta(days=30), today + dt.timedelta(days=60)]
+    path = tmp_path / "loans.csv"
+    path.write_text(HEADER + "".join(f"{sender},sample-tn,{d.isoformat()},300.000,TND\n" for d in first_dues),
+                    encoding="utf-8")
+    assert run_import(path, database_url)[0] == 0
+    sms(sms_server, twilio, sender, '/choose_language{"language":"ar"}')
+    sms(sms_server, twilio, sender, "/set_reminder")
+    assert [r.due_date for r in reminders.pending_for(sender)] == first_dues
+    # the other user's reminders come from a calculation, not from the loan staff import below
+    own_dates = [(today + dt.timedelta(days=45), Decimal("99.000"))]
+    reminders.schedule(calculated, "sms", tunisia, own_dates)
+
+    # staff reschedule the loan: the second payment moves a month later, a third is added
+    new_dues = [first_dues[0], today + dt.timedelta(days=90), today + dt.timedelta(days=120)]
+    path.write_text(HEADER + "".join(f"{number},sample-tn,{d.isoformat()},{amount},TND\n" for number, d, amount in
+                                     [(sender, d, "250.000") for d in new_dues]
+                                     + [(calculated, today + dt.timedelta(days=50), "80.000")]), encoding="utf-8")
+    status, out, _ = run_import(path, database_url)
+    assert status == 0 and out.endswith("moved the reminders of 1 user(s) to the new due dates\n")
+    assert [(r.due_date, r.amount, r.channel) for r in reminders.pending_for(sender)] == [
+        (d, Decimal("250.000"), "sms") for d in new_dues]
+    assert [(r.due_date, r.amount) for r in reminders.pending_for(calculated)] == own_dates
+
+    assert run_import(path, database_url)[1].count("moved") == 1  # the same file again: the same reminders
+    assert [r.due_date for r in reminders.pending_for(sender)] == new_dues
