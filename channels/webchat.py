@@ -3,26 +3,41 @@
 `GET  /webhooks/webchat/`        the chat page (no CDN, works offline on a local network)
 `POST /webhooks/webchat/webhook` `{"sender": "...", "message": "...", "language": "fr-FR"}`
                                  answers with the bot's messages, like Rasa's REST channel.
+`GET  /webhooks/webchat/messages?sender=...&after=<unix time>`
+                                 what advisors (and the desk) wrote to that conversation since
+                                 `after`, `{"messages": [{"text", "timestamp"}]}`: the page asks
+                                 every few seconds, so an advisor's reply shows without the user
+                                 writing first (a web page cannot be written to otherwise).
 """
 from __future__ import annotations
 
 import logging
+import math
 import re
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.shared.core.events import BotUttered
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels.common import clean_text, relayed_to_advisor, resolve_numbered_reply
+from channels.common import agent_of, clean_text, relayed_to_advisor, resolve_numbered_reply
 from channels.delivery import retry_after
 from channels.logs import private_exc_info
 
 logger = logging.getLogger(__name__)
 PAGE = Path(__file__).parent / "static" / "webchat.html"
 _SENDER = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+def desk_messages(events: Iterable[Any], after: float) -> List[Dict[Text, Any]]:
+    """The messages the advisor desk added to a conversation after `after` (a Unix time): the
+    advisor's replies and the hand-back notice, which carry their ticket in their metadata."""
+    return [{"text": event.text, "timestamp": event.timestamp} for event in events
+            if isinstance(event, BotUttered) and event.text and (event.metadata or {}).get("ticket")
+            and event.timestamp > after]
 
 
 class WebChatOutput(CollectingOutputChannel):
@@ -83,5 +98,24 @@ class WebChatInput(InputChannel):
                 return response.json({"error": "the message could not be processed; send it again shortly"},
                                      status=503, headers={"Retry-After": retry_after()})
             return response.json(collector.messages)
+
+        @webchat.route("/messages", methods=["GET"])
+        async def desk_replies(request: Request) -> HTTPResponse:
+            sender = request.args.get("sender")
+            if not isinstance(sender, str) or not _SENDER.match(sender):
+                return response.json({"error": "sender must be 8-64 letters, digits, - or _"}, status=400)
+            try:
+                after = float(request.args.get("after") or 0)
+            except ValueError:
+                after = math.nan
+            if not math.isfinite(after):
+                return response.json({"error": "after must be a Unix time"}, status=400)
+            agent = agent_of(request)
+            try:
+                tracker = await agent.tracker_store.retrieve(sender) if agent else None
+            except Exception as error:
+                logger.error("web chat: a conversation could not be read", exc_info=private_exc_info(error))
+                return response.json({"error": "try again shortly"}, status=503, headers={"Retry-After": retry_after()})
+            return response.json({"messages": desk_messages(tracker.events if tracker else [], after)})
 
         return webchat

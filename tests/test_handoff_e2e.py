@@ -7,9 +7,11 @@ The advisors' Telegram group is chat -100777; advisors are registered in the dat
 from __future__ import annotations
 
 import html
+import shutil
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -22,6 +24,7 @@ from bot.i18n import Renderer
 from channels.sms import prefer_gsm7
 from tests.conftest import ROOT, start_rasa_server
 from tests.standins import TelegramStandIn
+from tests.test_dashboard_browser import CHROMEDRIVER, CHROMIUM, browser, downloads  # noqa: F401 (fixtures)
 from tests.test_channels_e2e import (  # noqa: F401 (stand_ins is a fixture)
     SECRET, channel_settings, post, stand_ins, twilio_message)
 
@@ -381,3 +384,76 @@ def test_forget_me_deletes_what_the_desk_posted_about_the_person(server, stand_i
     assert blanked[0].params["text"] == Desk.staff_renderer().gettext("desk.post_erased")
     assert wait_until(lambda: tickets.posts_to_erase() == [])
     assert tickets.get(ticket.id).sender_id == ""
+
+
+def webchat(server, sender: str, text: str) -> list:
+    status, body = post(f"{server.url}/webhooks/webchat/webhook",
+                        json.dumps({"sender": sender, "message": text, "language": "en-GB"}).encode(),
+                        {"Content-Type": "application/json"})
+    assert status == 200, body
+    return json.loads(body)
+
+
+def desk_messages(server, query: str) -> tuple:
+    try:
+        with urllib.request.urlopen(f"{server.url}/webhooks/webchat/messages?{query}", timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_a_web_chat_user_sees_the_advisors_reply_without_writing_first(server, stand_ins):
+    telegram, _ = stand_ins
+    srv = server["server"]
+    register("Nadia", "telegram", "5551501", ("en",))
+    sender = f"web-{uuid.uuid4().hex[:16]}"
+    webchat(srv, sender, "hello")
+    webchat(srv, sender, "I want to talk to an advisor please")
+    ticket = tickets.active_for(sender)
+    assert wait_until(lambda: announced(telegram, ticket.id))
+    press(srv, 5551501, f"take:{ticket.id}")
+    status, before = desk_messages(srv, f"sender={sender}&after=0")
+    assert status == 200
+
+    group_text(srv, 5551501, "Hello, I am looking at your file now", first_post(ticket.id))
+    expected = Renderer("en").render("utter_handoff_advisor_message",
+                                     {"advisor": "Nadia", "text": "Hello, I am looking at your file now"})
+
+    def new():
+        return [m for m in desk_messages(srv, f"sender={sender}&after=0")[1]["messages"] if m not in before["messages"]]
+
+    arrived = wait_until(new)
+    assert [m["text"] for m in arrived] == [expected]
+    assert desk_messages(srv, f"sender={sender}&after={arrived[-1]['timestamp']}") == (200, {"messages": []})
+    assert desk_messages(srv, f"sender=web-{uuid.uuid4().hex[:16]}&after=0") == (200, {"messages": []})
+    for bad in ("after=0", "sender=x&after=0", f"sender={sender}&after=soon", f"sender={sender}&after=nan"):
+        status, answer = desk_messages(srv, bad)
+        assert status == 400 and "error" in answer, bad
+
+
+@pytest.mark.skipif(not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)),
+                    reason="chromium and chromedriver are not installed (scripts/install-chromium.sh)")
+def test_the_web_chat_page_shows_the_advisors_reply_by_itself(server, stand_ins, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    telegram, _ = stand_ins
+    srv = server["server"]
+    register("Karim", "telegram", "5551601", ("en",))
+    browser.get(f"{srv.url}/webhooks/webchat/")
+    field = browser.find_element(By.ID, "text")
+    field.send_keys("I want to talk to an advisor please\n")
+    sender = WebDriverWait(browser, 20).until(lambda b: b.execute_script(
+        "return localStorage.getItem('assistant-sender')"))
+    ticket = wait_until(lambda: tickets.active_for(sender))
+    assert wait_until(lambda: announced(telegram, ticket.id))
+    press(srv, 5551601, f"take:{ticket.id}")
+    group_text(srv, 5551601, "Salam, I will help you with the grant", first_post(ticket.id))
+    expected = Renderer("en").render("utter_handoff_advisor_message",
+                                     {"advisor": "Karim", "text": "Salam, I will help you with the grant"})
+
+    def bubbles(driver):
+        return [b.text for b in driver.find_elements(By.CSS_SELECTOR, ".msg.bot")]
+
+    WebDriverWait(browser, 20).until(lambda b: expected in bubbles(b))  # the page asks every 5 s
+    assert bubbles(browser).count(expected) == 1
