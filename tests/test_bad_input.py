@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -539,6 +540,18 @@ async def test_no_twilio_form_gets_a_5xx(site, fields, keep_ids, body, sender):
     assert status < 500, f"{status}: {answer[:300]} for {fields!r:.300}"
     status, answer = await site.servers["twilio"].post(TWILIO_STATUS, raw, signed(Form(raw), TWILIO_STATUS))
     assert status < 500, f"{status}: {answer[:300]} for {fields!r:.300}"
+
+
+@PROPERTY
+@given(sender=st.sampled_from([KEPT_WEB]) | TEXT, after=st.sampled_from(["0", "1e308", "-1", "inf", "nan"]) | TEXT,
+       extra=st.dictionaries(TEXT, TEXT, max_size=3))
+async def test_no_query_of_the_web_chat_messages_gets_a_5xx(site, sender, after, extra):
+    query = urlencode({**extra, "sender": sender, "after": after})
+    async with aiohttp.ClientSession() as client:
+        async with client.get(f"{site.servers['webchat'].url}/webhooks/webchat/messages?{query}") as answer:
+            body = await answer.json(content_type=None)
+    assert answer.status in (200, 400), f"{answer.status}: {body!r:.300} for {query:.300}"
+    assert ("messages" in body) == (answer.status == 200)
 
 
 async def test_the_stored_rows_are_the_seeded_ones(site):
