@@ -307,6 +307,7 @@ def measure_single(args, work: Path, env: Dict[str, str], endpoints: Path, crede
         processes["rasa"] = start(rasa_server_command("run", "--model", str(MODEL), "--endpoints", str(endpoints),
                                                       "--credentials", str(credentials), "--port", str(full_port)),
                                   env, work / "rasa.log")
+        # the framework's own cost: the minimal bot runs Rasa as shipped, without bot.rasa_server's speed-ups
         processes["minimal"] = start([str(BIN / "rasa"), "run", "--model", str(minimal_model), "--credentials",
                                       str(credentials), "--port", str(minimal_port)], env, work / "minimal.log")
         for name, port in (("rasa", full_port), ("minimal", minimal_port)):

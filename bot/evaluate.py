@@ -88,7 +88,8 @@ async def evaluate(model: Path = MODEL) -> dict:
     from rasa.utils.log_utils import configure_structlog
 
     logging.getLogger("rasa").setLevel(logging.WARNING)
-    configure_structlog(logging.WARNING)  # else Rasa's structured log prints every parse, held-out text included
+    # else Rasa's structured log prints every parse, held-out text included
+    configure_structlog(logging.WARNING)
     agent = Agent.load(str(model))
     report = {"model": model.name, "target_macro_f1": TARGET_F1, "languages": {}}
     started = time.perf_counter()

@@ -8,9 +8,10 @@
   import them again from their own records if the person comes back), and every row of any
   other table whose `sender_id` or `recipient_id` names the user;
 - kept as anonymous counts: tickets (empty sender id, closed if still active; what the desk
-  posted about them in the advisors' Telegram groups is queued, and the desk deletes it there), reminders (empty sender id, the ones still ahead cancelled), the dashboard's
-  aggregates (the keyed-hash row that linked them to the user is deleted), and unanswered
-  questions the user wrote (their text emptied, as the retention job does).
+  posted about them in the advisors' Telegram groups is queued, and the desk deletes it there),
+  reminders (empty sender id, the ones still ahead cancelled), the dashboard's aggregates (the
+  keyed-hash row that linked them to the user is deleted), and unanswered questions the user
+  wrote (their text emptied, as the retention job does).
 
 A phone number is one person on SMS (`+216...`) and on WhatsApp (`whatsapp:+216...`): both are
 erased. A Telegram sender id is the private chat id, which is the user's id.

@@ -220,4 +220,3 @@ def import_file(path: str) -> ImportSummary:
                                                        LoanInstalment.programme == programme_id))
             db.add_all(LoanInstalment(imported_at=now, **fields) for fields in instalments)
     return ImportSummary(loans=len(loans), instalments=sum(len(i) for i in loans.values()), replaced=replaced)
-

@@ -59,7 +59,7 @@ def install() -> None:
 
 
 def main() -> None:
-    """Runs Rasa's command line (`sys.argv`) with the compiled validator installed."""
+    """Runs Rasa's command line (`sys.argv`) with both speed-ups installed."""
     install()
     from rasa.__main__ import main as rasa_main
 

@@ -297,9 +297,10 @@ def follow_imported_loans(replaced: Mapping[str, Set[Tuple[str, dt.date]]]) -> i
     for contact, old_dues in replaced.items():
         if not old_dues:
             continue
+        still_ahead = sa.select(Reminder).where(Reminder.sender_id.in_(identities(contact)),
+                                                Reminder.status.in_([PENDING, FAILED]))
         with session() as db:
-            ahead = db.execute(sa.select(Reminder).where(
-                Reminder.sender_id.in_(identities(contact)), Reminder.status.in_([PENDING, FAILED]))).scalars().all()
+            ahead = db.execute(still_ahead).scalars().all()
         conversations = {(r.sender_id, r.channel) for r in ahead if (r.programme, r.due_date) in old_dues}
         for sender_id, channel in sorted(conversations):
             schedule_payments(sender_id, channel, [(known[i.programme], i.due_date, i.amount)

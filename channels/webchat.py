@@ -115,7 +115,8 @@ class WebChatInput(InputChannel):
                 tracker = await agent.tracker_store.retrieve(sender) if agent else None
             except Exception as error:
                 logger.error("web chat: a conversation could not be read", exc_info=private_exc_info(error))
-                return response.json({"error": "try again shortly"}, status=503, headers={"Retry-After": retry_after()})
+                return response.json({"error": "try again shortly"}, status=503,
+                                     headers={"Retry-After": retry_after()})
             return response.json({"messages": desk_messages(tracker.events if tracker else [], after)})
 
         return webchat

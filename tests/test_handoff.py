@@ -142,3 +142,17 @@ async def test_a_post_too_old_to_delete_is_blanked_and_an_unreachable_api_is_tri
     await Desk(None, {}, telegram=too_old).erase_forgotten_posts()
     assert too_old.calls[-1] == ("edit_message_text", -1003, 21, Desk.staff_renderer().gettext("desk.post_erased"))
     assert tickets.posts_to_erase() == []
+
+
+async def test_without_the_right_to_delete_topics_each_post_of_the_topic_goes_alone(database_url):
+    from telegram.error import BadRequest
+
+    from bot.handoff.desk import Desk
+
+    ticket_with_posts("6100000003", [("-1004", "31", "88"), ("-1004", "32", "88")])
+    tickets.forget("6100000003")
+    bot = RecordingBot(delete_forum_topic=BadRequest("Not enough rights to delete the topic"))
+    await Desk(None, {}, telegram=bot).erase_forgotten_posts()
+    assert bot.calls == [("delete_forum_topic", -1004, 88), ("delete_message", -1004, 31),
+                         ("delete_message", -1004, 32)]  # the topic is tried once, not per post
+    assert tickets.posts_to_erase() == []

@@ -47,6 +47,7 @@ def test_install_replaces_rasas_check(monkeypatch):
     monkeypatch.setattr(Event, "resolve_by_type", Event.resolve_by_type)
     rasa_server.install()
     assert RemoteAction._validate_action_result is rasa_server.validate_action_result
+    assert Event.resolve_by_type is rasa_server.resolve_event_type
 
 
 @pytest.mark.parametrize("type_name", ["user", "bot", "slot", "action", "session_started", "active_loop",

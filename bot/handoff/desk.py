@@ -15,7 +15,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Awaitable, Dict, Iterable, List, Optional, Tuple
 
 from bot import programme as programmes
 from bot.handoff import advisors as registry
@@ -142,39 +142,37 @@ class Desk:
         unreachable API is tried again at the next tick."""
         if self.telegram is None:
             return
-        from telegram.error import BadRequest, Forbidden
-
-        topics_gone = set()
+        topics_tried, topics_gone = set(), set()
         for post in await asyncio.to_thread(tickets.posts_to_erase):
-            chat, message = post.chat_id, post.message_id
-            if post.thread_id and (chat, post.thread_id) in topics_gone:
+            chat, message, topic = post.chat_id, post.message_id, post.thread_id
+            if (chat, topic) in topics_gone:
                 continue
-            if post.thread_id:
-                try:
-                    await self.telegram.delete_forum_topic(int(chat), int(post.thread_id))
-                    topics_gone.add((chat, post.thread_id))
-                    await asyncio.to_thread(tickets.post_erased, chat, thread_id=post.thread_id)
-                    continue
-                except (BadRequest, Forbidden):
-                    pass  # no right to manage topics, or the topic is gone: the post alone
-                except Exception as error:
-                    await self._erase_later(chat, message, error)
-                    continue
             try:
-                await self.telegram.delete_message(int(chat), int(message))
-            except (BadRequest, Forbidden):
-                try:
-                    await self.telegram.edit_message_text(self.staff_renderer().gettext("desk.post_erased"),
-                                                          chat_id=int(chat), message_id=int(message))
-                except (BadRequest, Forbidden):
-                    pass  # already gone
-                except Exception as error:
-                    await self._erase_later(chat, message, error)
-                    continue
-            except Exception as error:
+                if topic and (chat, topic) not in topics_tried:
+                    topics_tried.add((chat, topic))
+                    if not await self._refused(self.telegram.delete_forum_topic(int(chat), int(topic))):
+                        topics_gone.add((chat, topic))
+                        await asyncio.to_thread(tickets.post_erased, chat, thread_id=topic)
+                        continue
+                if await self._refused(self.telegram.delete_message(int(chat), int(message))):
+                    blank = self.staff_renderer().gettext("desk.post_erased")
+                    await self._refused(self.telegram.edit_message_text(blank, chat_id=int(chat),
+                                                                        message_id=int(message)))
+            except Exception as error:  # Telegram cannot be reached: next tick
                 await self._erase_later(chat, message, error)
                 continue
             await asyncio.to_thread(tickets.post_erased, chat, message)
+
+    @staticmethod
+    async def _refused(call: Awaitable[Any]) -> bool:
+        """Runs a Bot API call; True when Telegram refuses it (gone already, too old, no right)."""
+        from telegram.error import BadRequest, Forbidden
+
+        try:
+            await call
+        except (BadRequest, Forbidden):
+            return True
+        return False
 
     @staticmethod
     async def _erase_later(chat: str, message: str, error: Exception) -> None:

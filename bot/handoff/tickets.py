@@ -232,8 +232,7 @@ def forget(sender_id: str, db: Optional[sa.engine.Connection] = None) -> int:
     if not ids:
         return 0
     now = utcnow()
-    to_erase = [{"chat_id": row.chat_id, "message_id": row.message_id, "thread_id": row.thread_id, "since": now,
-                 "attempts": 0}
+    to_erase = [{"chat_id": row.chat_id, "message_id": row.message_id, "thread_id": row.thread_id, "since": now}
                 for row in db.execute(sa.select(posts).where(posts.c.ticket_id.in_(ids)))]
     if to_erase:
         db.execute(sa.insert(PostToErase.__table__), to_erase)

@@ -4,7 +4,8 @@ A logistic regression over TF-IDF character and word n-grams of the normalised t
 all labels of `labels.yml` at once (an `faq/<topic>` question is its own class). The most
 likely label decides. It is reported the way Rasa's pipeline expects: the intent (a retrieval
 intent is as confident as its most likely topic) and, for the retrieval intent, a response
-selector result with the topic's `intent_response_key`, like Rasa's ResponseSelector. It trains in about two minutes on 2 cores.
+selector result with the topic's `intent_response_key`, like Rasa's ResponseSelector. It trains
+in about two minutes on 2 cores.
 """
 from __future__ import annotations
 
@@ -142,8 +143,9 @@ class LinearLabelClassifier(IntentClassifier, GraphComponent):
         starts = [start for start in range(1, 4) if sum(any(c.isalpha() for c in w) for w in words[start:]) >= 3]
         if not starts:
             return row
+        least = self.config["question_after_greeting"]
         found = [rest for rest in self.pipeline.predict_proba([" ".join(words[start:]) for start in starts])
-                 if is_request(labels[int(rest.argmax())]) and rest.max() >= self.config["question_after_greeting"]]
+                 if is_request(labels[int(rest.argmax())]) and rest.max() >= least]
         return max(found, key=lambda rest: rest.max()) if found else row
 
     def _annotate(self, message: Message, labels: List[Text], row: np.ndarray) -> None:
@@ -156,7 +158,8 @@ class LinearLabelClassifier(IntentClassifier, GraphComponent):
             intents[intent] = max(intents[intent], float(probability))
             if topic:
                 topics[intent][label] = float(probability)
-        ranking = sorted(({"name": k, "confidence": v} for k, v in intents.items()), key=lambda r: -r["confidence"])
+        ranking = sorted(({"name": k, "confidence": v} for k, v in intents.items()),
+                         key=lambda r: -r["confidence"])
         message.set(INTENT, ranking[0], add_to_output=True)
         message.set("intent_ranking", ranking[: self.config["ranking_length"]], add_to_output=True)
         selector: Dict[Text, Any] = {"all_retrieval_intents": sorted(topics)}
