@@ -6,6 +6,10 @@ through gettext), then fills its placeholders with Babel: `{amount:money}`,
 `{n:number}`, `{rate:percent}`, `{due:date}`, `{at:datetime}`, `{hours:hours}`,
 `{country:country}`, `{what:key}`, `{docs:keylist}`, `{items:list}`, `{rows:lines=row_key}`.
 Numbers use the locale's own digits (Persian digits in Farsi and Pashto).
+
+A catalog may also hold a shorter text of a key for SMS, `<key>.sms`: SMS costs by the
+segment, and a reply in Arabic script fills a segment with 70 characters. Where the user's
+language has one, SMS replies use it; every other channel gets the full text.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales"
 FALLBACK_LANGUAGE = "en"
 RTL_LANGUAGES = frozenset({"ar", "fa", "ps", "ur", "he", "ckb", "sd", "ug", "yi"})
+SMS_VARIANT = "sms"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NATIVE_DIGITS = {"arab": "٠١٢٣٤٥٦٧٨٩", "arabext": "۰۱۲۳۴۵۶۷۸۹", "beng": "০১২৩৪৫৬৭৮৯", "deva": "०१२३४५६७८९"}
 
@@ -132,8 +137,14 @@ class Renderer:
             logger.warning("catalog %s has no text for %s", language, key)
         return key
 
-    def render(self, key: str, variables: Optional[Mapping[str, Any]] = None) -> str:
-        """The text of `key` with its placeholders filled from `variables`."""
+    def render(self, key: str, variables: Optional[Mapping[str, Any]] = None,
+               variant: Optional[str] = None) -> str:
+        """The text of `key` with its placeholders filled from `variables`.
+
+        With a `variant` ("sms"), the text of `<key>.<variant>` when this language has one.
+        """
+        if variant and has_key(self.language, f"{key}.{variant}"):
+            key = f"{key}.{variant}"
         variables = dict(variables or {})
         count = variables.get("count")
         text = self.gettext(key, int(count) if count is not None else None)

@@ -16,7 +16,7 @@ import yaml
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
-from bot.i18n import LOCALES, ROOT, placeholders
+from bot.i18n import LOCALES, ROOT, SMS_VARIANT, placeholders
 
 MIN_TRAINING = 20
 MIN_HELDOUT = 5
@@ -72,6 +72,29 @@ def catalog_problems(language: str) -> List[str]:
             if found != wanted:
                 problems.append(f"catalog: {key} has placeholders {found}, English has {wanted}")
                 break
+    return problems + sms_text_problems(source, target)
+
+
+def _names(text: str) -> set:
+    return {placeholder.split(":")[0] for placeholder in placeholders(text)}
+
+
+def sms_text_problems(source: Catalog, target: Catalog) -> List[str]:
+    """Shorter SMS texts (`<key>.sms`) of a key English does not have, or with a placeholder
+    the full text does not fill (an SMS text may leave some out)."""
+    problems = []
+    suffix = "." + SMS_VARIANT
+    for message in target:
+        key = message.id if isinstance(message.id, str) else (message.id or [""])[0]
+        if not key.endswith(suffix):
+            continue
+        full = source.get(key[: -len(suffix)])
+        if full is None:
+            problems.append(f"catalog: {key} is the SMS text of a key English does not have")
+            continue
+        extra = set().union(*map(_names, _strings(message))) - _names(_strings(full)[-1])
+        if extra:
+            problems.append(f"catalog: {key} has placeholders {sorted(extra)} its full text lacks")
     return problems
 
 

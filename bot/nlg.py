@@ -2,7 +2,8 @@
 
 Actions and rules decide *what* to say: a response key and its variables. This class decides
 *how*: the key is rendered from the user's language catalog with the programme's locale
-formats, button titles are translated, and the message is shaped for the channel it goes to.
+formats (its shorter SMS text on SMS, where the catalog has one), button titles are translated,
+and the message is shaped for the channel it goes to.
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import programme as programmes
-from bot.i18n import Renderer
-from bot.shaping import shape_for_channel
+from bot.i18n import SMS_VARIANT, Renderer
+from bot.shaping import PAGED_CHANNELS, shape_for_channel
 
 logger = logging.getLogger(__name__)
 BUTTONS_PATH = Path(__file__).with_name("buttons.yml")
@@ -67,7 +68,8 @@ class CatalogNLG(TemplatedNaturalLanguageGenerator):
         renderer = renderer_for(tracker, kwargs.get("language"), kwargs.get("country"))
         variables = {k: v for k, v in tracker.current_slot_values().items() if v is not None}
         variables.update({k: v for k, v in kwargs.items() if k not in _MESSAGE_FIELDS})
-        message: Dict[Text, Any] = {"text": renderer.render(utter_action, variables)}
+        variant = SMS_VARIANT if output_channel in PAGED_CHANNELS else None
+        message: Dict[Text, Any] = {"text": renderer.render(utter_action, variables, variant)}
         buttons = self._buttons(utter_action) + list(kwargs.get("choices") or [])
         if buttons:
             message["buttons"] = [

@@ -202,11 +202,13 @@ NOT_ON_SMS = {"utter_calc_schedule_table"}
 
 
 def _response_keys(language: str) -> List[tuple]:
-    """(key, is_plural) of every response of the catalog of `language`."""
-    from bot.i18n import translations
+    """(key, is_plural) of every response of the catalog of `language` (not their SMS texts:
+    the NLG picks those itself)."""
+    from bot.i18n import SMS_VARIANT, translations
 
     keys = {(k, False) if isinstance(k, str) else (k[0], True) for k in translations(language)._catalog}
-    return sorted(k for k in keys if k[0].startswith("utter_") and k[0] not in NOT_ON_SMS)
+    return sorted(k for k in keys if k[0].startswith("utter_") and k[0] not in NOT_ON_SMS
+                  and not k[0].endswith("." + SMS_VARIANT))
 
 
 @dataclass

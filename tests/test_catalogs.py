@@ -60,3 +60,23 @@ def test_language_name_is_written_in_its_own_script(language):
     name = Renderer(language).gettext("lang_name")
     arabic_script = bool(re.search("[\u0600-\u06ff]", name))
     assert arabic_script == (language in ("ar", "fa", "ps", "ur"))
+
+
+def test_an_sms_text_needs_a_full_text_and_no_placeholder_of_its_own():
+    from babel.messages.catalog import Catalog
+
+    from bot.i18n_tools import sms_text_problems
+
+    source, target = Catalog(locale="en"), Catalog(locale="ar")
+    source.add("utter_x", "Bring {documents:keylist} to {office}.")
+    target.add("utter_x.sms", "{documents:keylist} الى {office}")
+    target.add("utter_y.sms", "لا شيء")
+    target.add("utter_x.sms.sms", "x")
+    assert sms_text_problems(source, target) == [
+        "catalog: utter_y.sms is the SMS text of a key English does not have",
+        "catalog: utter_x.sms.sms is the SMS text of a key English does not have",
+    ]
+    target = Catalog(locale="ar")
+    target.add("utter_x.sms", "{documents:keylist} {phone}")
+    assert sms_text_problems(source, target) == [
+        "catalog: utter_x.sms has placeholders ['phone'] its full text lacks"]

@@ -129,7 +129,8 @@ def test_the_report_measures_every_response_and_every_page_fits(measured):
 
     for language, measures in measured.items():
         keys = {k if isinstance(k, str) else k[0] for k in translations(language)._catalog}
-        assert [m.key for m in measures] == sorted({k for k in keys if k.startswith("utter_")} - NOT_ON_SMS | set(CHANNEL_REPLIES))
+        responses = {k for k in keys if k.startswith("utter_") and not k.endswith(".sms")}
+        assert [m.key for m in measures] == sorted(responses - NOT_ON_SMS | set(CHANNEL_REPLIES))
         assert all(1 <= page <= MAX_SEGMENTS for m in measures for page in m.pages), language
         assert all(m.whole <= MAX_SEGMENTS or len(m.pages) > 1 for m in measures), language  # longer: paged
 
@@ -181,3 +182,45 @@ def test_make_sms_report_runs_the_report(capsys):
     assert main(["report", "--worst", "1"]) == 0
     printed = capsys.readouterr().out
     assert printed.count("the 1 costliest responses") == 6 and printed.startswith("language  responses")
+
+
+@pytest.fixture
+def catalog_with_sms_text(monkeypatch):
+    """The Arabic catalog, in memory, with a full and a short SMS text of `utter_greet`."""
+    import io
+
+    from babel.messages.catalog import Catalog
+    from babel.messages.mofile import write_mo
+    from babel.support import Translations
+
+    from bot import i18n
+
+    catalog = Catalog(locale="ar")
+    catalog.add("utter_greet", "مرحبا " + "بك في خدمة العائدين، نحن هنا لمساعدتك. " * 4)
+    catalog.add("utter_greet.sms", "مرحبا بك!")
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    real = i18n.translations
+    monkeypatch.setattr(i18n, "translations",
+                        lambda language: Translations(io.BytesIO(buffer.getvalue())) if language == "ar" else real(language))
+    return catalog
+
+
+@pytest.mark.parametrize("channel, expected", [("sms", "مرحبا بك!"), ("telegram", None), ("whatsapp", None),
+                                               ("webchat", None)])
+async def test_only_sms_gets_the_shorter_sms_text(catalog_with_sms_text, channel, expected):
+    message = await CatalogNLG().generate("utter_greet", tracker("ar"), channel)
+    assert message["text"].splitlines()[0] == (expected or catalog_with_sms_text["utter_greet"].string)
+
+
+async def test_a_language_without_an_sms_text_gets_its_full_text_on_sms(catalog_with_sms_text):
+    message = await CatalogNLG().generate("utter_greet", tracker("fr"), "sms")
+    assert message["text"] == prefer_gsm7(Renderer("fr").gettext("utter_greet"))
+
+
+def test_the_report_measures_the_sms_text_the_channel_sends(catalog_with_sms_text):
+    from channels.sms import measure
+
+    [greet] = [m for m in measure("ar") if m.key == "utter_greet"]
+    assert greet.whole == 1 and greet.pages == [1]
