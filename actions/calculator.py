@@ -292,7 +292,7 @@ class ActionShowSchedule(Action):
             return []
         _, _, schedule = schedule_of(calculation)
         if tracker.get_latest_input_channel() in ("sms", "whatsapp"):
-            dispatcher.utter_message(response="utter_calc_next_payments", rows=calculator.rows(schedule, 3))
+            dispatcher.utter_message(response="utter_calc_next_payments", rows=calculator.rows(schedule, calculator.NEXT_PAYMENTS))
         else:  # one line per payment: principal, interest and total, under a header line
             dispatcher.utter_message(response="utter_calc_schedule_table", header="schedule_table_header",
                                      rows=calculator.rows(schedule))

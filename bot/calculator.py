@@ -197,6 +197,10 @@ def result(schedule: Schedule, product: Dict[str, Any], frequency: str) -> Tuple
     }
 
 
+# payments a text-only channel shows instead of the whole schedule (`utter_calc_next_payments`)
+NEXT_PAYMENTS = 3
+
+
 def rows(schedule: Schedule, limit: Optional[int] = None) -> List[Dict[str, Any]]:
     """Schedule rows as catalog variables (`schedule_row`, `schedule_table_row`)."""
     installments = schedule.installments[:limit] if limit else schedule.installments

@@ -248,10 +248,8 @@ class Renderer:
             days = names[start_day] if start_day == last_day else f"{names[start_day]}–{names[last_day]}"
             times = f"{format_time(start, 'short', locale=self.locale)}–{format_time(end, 'short', locale=self.locale)}"
             parts.append(f"{days} {native_digits(times, self.locale)}")
-        try:
-            return format_list(parts, style="unit", locale=self.locale)
-        except KeyError:  # CLDR has no "unit" list pattern for some locales (fa, ps, ur_PK)
-            return format_list(parts, locale=self.locale)
+        # the plain "and" list: Babel's "unit" list repeats the last item of two in Arabic
+        return format_list(parts, locale=self.locale)
 
 
 class _Formatter(string.Formatter):

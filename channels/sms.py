@@ -233,6 +233,7 @@ def measure(language: str) -> List[Measure]:
     from rasa.shared.core.events import SlotSet
     from rasa.shared.core.trackers import DialogueStateTracker
 
+    from bot import calculator, faq
     from bot import programme as programmes
     from bot.i18n import Renderer, placeholders
     from bot.nlg import CatalogNLG
@@ -251,10 +252,16 @@ def measure(language: str) -> List[Measure]:
             "sms-report", [SlotSet("language", language), SlotSet("country", programme.country)])
         for key, plural in _response_keys(language):
             text = Renderer(language).gettext(key, 2 if plural else None)
+            facts = dict(variables)
+            topic = key.partition("/")[2]
+            if key.startswith("utter_faq/") and topic in faq.TOPICS:
+                facts.update(faq.answer(topic, programme)[1])  # "documents", "cost"... differ by topic
             used = {}
             for placeholder in placeholders(text):
                 name, _, spec = placeholder.partition(":")
-                used[name] = variables.get(name, _SAMPLES.get(spec.split("=")[0], "Amina"))
+                used[name] = facts.get(name, _SAMPLES.get(spec.split("=")[0], "Amina"))
+            if key == "utter_calc_next_payments":
+                used["rows"] = used["rows"][:calculator.NEXT_PAYMENTS]
             message = asyncio.run(nlg.generate(key, tracker, "sms", **used))
             keep(_measured(key, message["text"], message.get("sms_pages") or [message["text"]]))
         renderer = Renderer(language, programme.country, programme.currency, programme.timezone)

@@ -89,3 +89,15 @@ async def test_a_missing_variable_does_not_crash():
 async def test_language_given_by_the_action_wins_over_the_slot():
     message = await CatalogNLG().generate("utter_greet", tracker("en"), "webchat", language="ps")
     assert message["text"] == Renderer("ps").gettext("utter_greet")
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "ar", "fa", "ps", "ur"])
+def test_opening_hours_name_each_group_of_days_once(language):
+    from babel.dates import get_day_names
+
+    renderer = Renderer(language, "TN", "TND")
+    hours = {"mon": "08:00-16:00", "tue": "08:00-16:00", "wed": "08:00-16:00", "thu": "08:00-16:00",
+             "fri": "08:00-12:30"}
+    text = renderer.format_hours(hours)
+    friday = get_day_names("abbreviated", locale=renderer.locale)[4]
+    assert text.count(friday) == 1, text
