@@ -118,14 +118,21 @@ class Renderer:
     """Renders catalog keys for one language, locale and currency."""
 
     def __init__(self, language: str, country: Optional[str] = None, currency: Optional[str] = None,
-                 timezone: Optional[dt.tzinfo] = None) -> None:
+                 timezone: Optional[dt.tzinfo] = None, variant: Optional[str] = None) -> None:
         self.language = language if language in available_languages() else FALLBACK_LANGUAGE
         self.locale = babel_locale(self.language, country)
         self.currency = currency
         self.timezone = timezone
+        self.variant = variant
 
     def gettext(self, key: str, count: Optional[int] = None) -> str:
-        """The raw catalog text of `key` (plural form chosen by `count`), English if missing."""
+        """The raw catalog text of `key` (plural form chosen by `count`), English if missing.
+
+        With a `variant` ("sms"), the text of `<key>.<variant>` where this language has one: the
+        message's own key and the keys it includes (`{rows:lines=row_key}`, `{what:key}`).
+        """
+        if self.variant and has_key(self.language, f"{key}.{self.variant}"):
+            key = f"{key}.{self.variant}"
         for language in (self.language, FALLBACK_LANGUAGE):
             try:
                 catalog = translations(language)
@@ -137,14 +144,8 @@ class Renderer:
             logger.warning("catalog %s has no text for %s", language, key)
         return key
 
-    def render(self, key: str, variables: Optional[Mapping[str, Any]] = None,
-               variant: Optional[str] = None) -> str:
-        """The text of `key` with its placeholders filled from `variables`.
-
-        With a `variant` ("sms"), the text of `<key>.<variant>` when this language has one.
-        """
-        if variant and has_key(self.language, f"{key}.{variant}"):
-            key = f"{key}.{variant}"
+    def render(self, key: str, variables: Optional[Mapping[str, Any]] = None) -> str:
+        """The text of `key` with its placeholders filled from `variables`."""
         variables = dict(variables or {})
         count = variables.get("count")
         text = self.gettext(key, int(count) if count is not None else None)

@@ -68,8 +68,9 @@ class CatalogNLG(TemplatedNaturalLanguageGenerator):
         renderer = renderer_for(tracker, kwargs.get("language"), kwargs.get("country"))
         variables = {k: v for k, v in tracker.current_slot_values().items() if v is not None}
         variables.update({k: v for k, v in kwargs.items() if k not in _MESSAGE_FIELDS})
-        variant = SMS_VARIANT if output_channel in PAGED_CHANNELS else None
-        message: Dict[Text, Any] = {"text": renderer.render(utter_action, variables, variant)}
+        if output_channel in PAGED_CHANNELS:
+            renderer.variant = SMS_VARIANT
+        message: Dict[Text, Any] = {"text": renderer.render(utter_action, variables)}
         buttons = self._buttons(utter_action) + list(kwargs.get("choices") or [])
         if buttons:
             message["buttons"] = [

@@ -226,8 +226,9 @@ def _measured(key: str, text: str, pages: Sequence[str]) -> Measure:
 
 
 def measure(language: str) -> List[Measure]:
-    """Every response of `language`, rendered with each programme's sample values and shaped
-    for SMS; for each key, the programme whose rendering costs most (segments, then pages)."""
+    """Every response of `language`, rendered with the sample values of each programme that
+    serves the language (else the default one) and shaped for SMS; for each key, the programme
+    whose rendering costs most (segments, then pages)."""
     import asyncio
 
     from rasa.shared.core.events import SlotSet
@@ -246,7 +247,8 @@ def measure(language: str) -> List[Measure]:
         if known is None or (found.whole, len(found.pages)) > (known.whole, len(known.pages)):
             kept[found.key] = found
 
-    for programme in programmes.load_all().values():
+    serving = [p for p in programmes.load_all().values() if language in p.languages]
+    for programme in serving or [programmes.default()]:
         variables = _sample_variables(programme)
         tracker = DialogueStateTracker.from_events(
             "sms-report", [SlotSet("language", language), SlotSet("country", programme.country)])

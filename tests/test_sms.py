@@ -198,6 +198,9 @@ def catalog_with_sms_text(monkeypatch):
     catalog = Catalog(locale="ar")
     catalog.add("utter_greet", "مرحبا " + "بك في خدمة العائدين، نحن هنا لمساعدتك. " * 4)
     catalog.add("utter_greet.sms", "مرحبا بك!")
+    catalog.add("utter_products", "قروضنا:\n{products:lines=product_line}")
+    catalog.add("product_line", "• {name}: فائدة {rate:percent} في السنة")
+    catalog.add("product_line.sms", "• {name}: {rate:percent}")
     buffer = io.BytesIO()
     write_mo(buffer, catalog)
     buffer.seek(0)
@@ -224,3 +227,11 @@ def test_the_report_measures_the_sms_text_the_channel_sends(catalog_with_sms_tex
 
     [greet] = [m for m in measure("ar") if m.key == "utter_greet"]
     assert greet.whole == 1 and greet.pages == [1]
+
+
+async def test_a_line_the_sms_text_includes_has_its_shorter_sms_text_too(catalog_with_sms_text):
+    products = [{"name": "أ", "rate": 10}]
+    on_sms = await CatalogNLG().generate("utter_products", tracker("ar"), "sms", products=products)
+    on_telegram = await CatalogNLG().generate("utter_products", tracker("ar"), "telegram", products=products)
+    assert on_sms["text"].splitlines()[1].startswith("• أ: ") and "في السنة" not in on_sms["text"]
+    assert "في السنة" in on_telegram["text"]
