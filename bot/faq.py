@@ -5,6 +5,7 @@ the words. Topics whose answer is the same everywhere need no country.
 """
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Dict, Optional, Tuple
 
 from bot.programme import Programme
@@ -72,4 +73,6 @@ def answer(topic: str, programme: Programme) -> Tuple[str, Dict[str, Any]]:
         if product is None:
             return f"{key}_none", {}
         return key, {"name": product["name"], "fee": product.get("disbursement_fee_pct", 0)}
+    if topic == "loan_late_payment" and not Decimal(str(loans["late_fee_pct"])):
+        return f"{key}_no_fee", {}  # "a late fee of 0%" would only confuse
     return key, facts[topic]() if topic in facts else {}

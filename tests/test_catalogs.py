@@ -36,6 +36,7 @@ def _keys_the_code_uses():
     keys |= set(buttons)
     keys |= {b["title"] for bs in buttons.values() for b in bs if "@" not in b["title"]}
     keys |= {f"utter_faq/{t}" for t in faq.TOPICS} | {f"topic.{t}" for t in faq.TOPICS}
+    keys |= {"utter_faq/loan_interest_free_none", "utter_faq/loan_late_payment_no_fee"}
     keys |= {f"utter_menu_{m}" for m in ("loans", "grants", "registration", "admin")}
     schema = yaml.safe_load((ROOT / "bot" / "programme_schema.yml").read_text(encoding="utf-8"))
     keys |= {f"doc.{d}" for d in schema["definitions"]["docs"]["items"]["enum"]}

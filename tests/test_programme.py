@@ -50,3 +50,13 @@ def test_a_file_that_is_not_yaml(tmp_path):
     path.write_text("id: [unclosed", encoding="utf-8")
     with pytest.raises(ProgrammeError, match="cannot read it"):
         load_programme(path)
+
+
+@pytest.mark.parametrize("country, key, fee", [("AF", "utter_faq/loan_late_payment_no_fee", None),
+                                               ("TN", "utter_faq/loan_late_payment", 2)])
+def test_the_late_payment_answer_mentions_a_fee_only_where_there_is_one(country, key, fee):
+    from bot import faq
+    from bot import programme as programmes
+
+    answered, facts = faq.answer("loan_late_payment", programmes.for_country(country))
+    assert answered == key and facts.get("late_fee") == fee
