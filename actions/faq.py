@@ -61,18 +61,24 @@ class ActionAnswerFaq(Action):
         if topic is None:
             dispatcher.utter_message(response="utter_fallback")
             return []
-        programme = programme_of(tracker)
-        events: List[Dict] = []
-        if programme is None:
-            country = country_of(tracker.sender_id)
-            programme = programmes.for_country(country) if country else None
-            if programme is not None:
-                events.append(SlotSet("country", programme.country))
-        if programme is None and faq.needs_country(topic):
-            dispatcher.utter_message(response="utter_ask_country", choices=country_choices())
-            return [SlotSet("pending_topic", topic)]
-        utter_answer(dispatcher, topic, programme or programmes.default())
-        return events
+        return answer(dispatcher, tracker, topic)
+
+
+def answer(dispatcher: CollectingDispatcher, tracker: Tracker, topic: str) -> List[Dict]:
+    """Answers `topic` with the user's programme facts, or asks their country first when the
+    answer depends on it and no country is known (the topic then waits in `pending_topic`)."""
+    programme = programme_of(tracker)
+    events: List[Dict] = []
+    if programme is None:
+        country = country_of(tracker.sender_id)
+        programme = programmes.for_country(country) if country else None
+        if programme is not None:
+            events.append(SlotSet("country", programme.country))
+    if programme is None and faq.needs_country(topic):
+        dispatcher.utter_message(response="utter_ask_country", choices=country_choices())
+        return [SlotSet("pending_topic", topic)]
+    utter_answer(dispatcher, topic, programme or programmes.default())
+    return events
 
 
 class ActionChooseCountry(Action):

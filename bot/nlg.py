@@ -8,21 +8,18 @@ and the message is shaped for the channel it goes to.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
-import yaml
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import programme as programmes
 from bot.i18n import SMS_VARIANT, Renderer
+from bot.buttons import button_table
 from bot.shaping import PAGED_CHANNELS, shape_for_channel
 
 logger = logging.getLogger(__name__)
-BUTTONS_PATH = Path(__file__).with_name("buttons.yml")
 
 # kwargs Rasa passes along with a response that are not placeholders of the text
 _MESSAGE_FIELDS = {"text", "buttons", "image", "custom", "attachment", "elements", "quick_replies",
@@ -81,9 +78,3 @@ class CatalogNLG(TemplatedNaturalLanguageGenerator):
     @staticmethod
     def _buttons(utter_action: Text) -> List[Dict[Text, Any]]:
         return list(button_table().get(utter_action) or [])
-
-
-@lru_cache(maxsize=1)
-def button_table() -> Dict[Text, List[Dict[Text, Any]]]:
-    """The buttons of each response key, from `bot/buttons.yml`."""
-    return yaml.safe_load(BUTTONS_PATH.read_text(encoding="utf-8")) or {}

@@ -152,3 +152,42 @@ async def test_a_greeting_followed_by_a_question_gets_the_answer(assistant, gree
         answers.append([(r.get("text"), r.get("buttons")) for r in await say(assistant, sender, text)])
     assert answers[0][-1][0] != text_of("utter_greet", language)
     assert answers[1] == answers[0]
+
+
+async def responses_to_last_message(assistant, sender):
+    """The response keys of the assistant's messages since the user's latest one."""
+    from rasa.shared.core.events import BotUttered, UserUttered
+
+    tracker = await assistant.tracker_store.retrieve(sender)
+    keys = []
+    for event in reversed(tracker.events):
+        if isinstance(event, UserUttered):
+            break
+        if isinstance(event, BotUttered):
+            keys.insert(0, (event.metadata or {}).get("utter_action"))
+    return keys
+
+
+@pytest.mark.parametrize("language, question, yes, expected", [
+    ("fr", "est-ce que je peux avoir un microcrédit ?", "oui", "utter_faq/loan_apply"),
+    ("ar", "ما هي شروط الحصول على قرض صغير", "نعم", "utter_faq/loan_apply"),
+    ("en", "how much is the interest on your loans", "yes please", "utter_ask_"),  # the calculator starts
+    ("fr", "c'est quoi un groupe d'épargne ?", "oui", "utter_handoff_"),  # an advisor is asked for
+    ("en", "hello", "yes", "utter_affirm"),  # nothing was offered
+])
+async def test_a_yes_takes_the_step_the_answer_offered(assistant, language, question, yes, expected):
+    sender = "+2162" + str(uuid.uuid4().int)[:7]  # a Tunisian number: the programme is known
+    await say(assistant, sender, "bonjour", language_hint=language)
+    await say(assistant, sender, question)
+    await say(assistant, sender, yes)
+    responses = await responses_to_last_message(assistant, sender)
+    assert responses and responses[-1].startswith(expected), responses
+
+
+async def test_a_yes_to_an_answer_given_after_a_yes_follows_the_new_offer(assistant):
+    sender = "+2162" + str(uuid.uuid4().int)[:7]
+    await say(assistant, sender, "bonjour", language_hint="fr")
+    await say(assistant, sender, "est-ce que je peux avoir un microcrédit ?")
+    await say(assistant, sender, "oui")
+    await say(assistant, sender, "oui")
+    assert await responses_to_last_message(assistant, sender) == ["utter_faq/loan_documents"]
