@@ -11,9 +11,18 @@ from actions.context import entity, intent_name, metadata, user_text
 from bot import profiles
 from bot import programme as programmes
 from bot.i18n import available_languages
-from bot.language import SURE, detect
+from bot.language import SURE, detect, may_switch
+from bot.phone import country_of
 
 FIRST_GUESS = 0.35  # a first message only has to beat the programme default, itself a guess
+
+
+def candidates(tracker: Tracker) -> List[str]:
+    """The languages a message may be in: those of the user's programme when their country (or
+    phone number) tells it, else all. A Tunisian's dialect is Arabic, not the Farsi langid sees."""
+    programme = programmes.for_country(tracker.get_slot("country") or country_of(tracker.sender_id))
+    offered = [l for l in (programme.languages if programme else []) if l in available_languages()]
+    return offered or available_languages()
 
 
 def _hint(tracker: Tracker) -> Optional[str]:
@@ -29,6 +38,8 @@ class ActionSetLanguage(Action):
     language the text is written in, else the programme's default; show the language menu.
     Later, until the user picks a language explicitly, follow a clearly detected language in a
     message the assistant understood (gibberish or an unknown word says nothing about language).
+    The languages considered are those of the user's programme when it is known, and a move
+    between two Arabic-script languages needs letters of the new one (`bot.language.may_switch`).
     """
 
     def name(self) -> Text:
@@ -42,7 +53,7 @@ class ActionSetLanguage(Action):
         typed = bool(text) and not text.startswith("/")
         if intent_name(tracker) == "choose_language" and entity(tracker, "language"):
             return []  # action_choose_language handles an explicit choice
-        guess = detect(text, available_languages()) if typed else None
+        guess = detect(text, candidates(tracker)) if typed else None
         if current is None:
             language = _hint(tracker)
             if language is None and guess and guess.confidence >= FIRST_GUESS:
@@ -53,7 +64,7 @@ class ActionSetLanguage(Action):
             return [SlotSet("language", language)]
         understood = intent_name(tracker) not in ("nlu_fallback", "out_of_scope")
         if not tracker.get_slot("language_chosen") and understood and guess and guess.confidence >= SURE \
-                and guess.language != current:
+                and guess.language != current and may_switch(text, current, guess.language):
             profiles.remember(tracker.sender_id, tracker.get_latest_input_channel(), language=guess.language)
             return [SlotSet("language", guess.language)]
         return []

@@ -22,6 +22,7 @@ _ARABIC_SCRIPT = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufe
 _LATIN = re.compile("[A-Za-z\u00c0-\u024f]")
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 SURE = 0.8
+ARABIC_SCRIPT_LANGUAGES = ("ar", "fa", "ps", "ur")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,22 @@ def detect(text: str, languages: Iterable[str]) -> Optional[Guess]:
     latin_languages = tuple(l for l in languages if l in ("en", "fr")) or languages
     language, probability = _identifier(latin_languages).classify(text)
     return Guess(language, _damp(probability, len(words)))
+
+
+def may_switch(text: str, current: str, new: str) -> bool:
+    """Whether `text`, detected as `new`, may move a user writing `current` to `new`.
+
+    From an Arabic-script language to a Latin-script one, never: people write their own language
+    in Latin letters (Arabizi, Roman Urdu, Finglish), which langid reads as English. Between two
+    Arabic-script languages, only when the text has a letter the new language uses and the old
+    one lacks: langid takes Maghrebi Arabic ("نحب ناخذ قرض باش نحل حانوت") for Farsi.
+    """
+    if current not in ARABIC_SCRIPT_LANGUAGES:
+        return True
+    if new not in ARABIC_SCRIPT_LANGUAGES:
+        return False
+    alphabet = _hints()["alphabet"]
+    return any(c in text for c in set(alphabet[new]) - set(alphabet[current]))
 
 
 def _damp(probability: float, words: int) -> float:

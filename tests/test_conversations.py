@@ -1,4 +1,5 @@
 """Real conversations with the trained assistant, its action server and a SQLite tracker store."""
+import re
 import time
 import types
 import uuid
@@ -191,3 +192,15 @@ async def test_a_yes_to_an_answer_given_after_a_yes_follows_the_new_offer(assist
     await say(assistant, sender, "oui")
     await say(assistant, sender, "oui")
     assert await responses_to_last_message(assistant, sender) == ["utter_faq/loan_documents"]
+
+
+@pytest.mark.parametrize("hint", ["ar", None])
+async def test_tunisian_arabic_is_answered_in_arabic_not_farsi(assistant, hint):
+    sender = "+2162" + str(uuid.uuid4().int)[:7]
+    metadata = {"language_hint": hint} if hint else {}
+    await say(assistant, sender, "السلام عليكم", **metadata)
+    replies = await say(assistant, sender, "نحب ناخذ قرض باش نحل حانوت")  # langid alone: Farsi, 0.96
+    replies += await say(assistant, sender, "شنو لازم نسوي باش نسجل المشروع متاعي")
+    tracker = await assistant.tracker_store.retrieve(sender)
+    assert tracker.get_slot("language") == "ar"
+    assert not re.search("[پچژگیک]", " ".join(r.get("text") or "" for r in replies))  # no Farsi letters

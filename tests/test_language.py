@@ -39,3 +39,27 @@ def test_restricted_to_the_languages_given():
 @pytest.mark.parametrize("text", ["", "   ", "12345", "!!!", "🙂"])
 def test_nothing_to_detect(text):
     assert detect(text, ALL) is None
+
+
+@pytest.mark.parametrize("text, current, new, allowed", [
+    ("نحب ناخذ قرض باش نحل حانوت", "ar", "fa", False),   # Tunisian: langid says Farsi, no Farsi letter
+    ("شنو لازم نسوي باش نسجل المشروع", "ar", "fa", False),  # Arabic yeh, no Persian one
+    ("می‌خواهم برای دکانم قرضه بگیرم", "ar", "fa", True),  # Persian letters
+    ("من قرضه میخواهم", "ar", "fa", True),                # a Persian keyboard's yeh
+    ("أريد قرضا صغيرا لمشروعي", "fa", "ar", True),
+    ("زه پور غواړم", "ar", "ps", True),
+    ("سهار مو پخیر", "ps", "fa", False),                  # Pashto greeting: letters Pashto has too
+    ("گپ بزنیم", "ps", "fa", True),                       # گ, where Pashto writes ګ
+    ("mujhe loan chahiye", "ur", "en", False),            # Roman Urdu is still Urdu
+    ("I want a loan", "ar", "en", False),                 # an explicit choice moves to English
+    ("بدي قرض", "en", "ar", True),                        # writing Arabic script is a clear sign
+    ("bonjour", "en", "fr", True),
+])
+def test_a_move_between_arabic_script_languages_needs_letters_of_the_new_one(text, current, new, allowed):
+    from bot.language import may_switch
+
+    assert may_switch(text, current, new) is allowed
+
+
+def test_among_a_tunisian_programmes_languages_tunisian_arabic_is_arabic():
+    assert detect("نحب ناخذ قرض باش نحل حانوت", ["ar", "fr", "en"]).language == "ar"
