@@ -10,12 +10,12 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.context import language_of, programme_of, user_text
+from actions.context import entity, language_of, programme_of, user_text
 from actions.faq import country_choices
 from bot import calculator, profiles
 from bot import programme as programmes
 from bot.loans import LoanTermsError, build_schedule
-from bot.numbers import parse_amount, parse_duration
+from bot.numbers import find_duration, parse_amount, parse_duration
 from bot.phone import country_of
 
 FORM_SLOTS = ("loan_country", "loan_product", "loan_amount", "loan_term", "loan_frequency")
@@ -102,6 +102,17 @@ class ValidateLoanForm(FormValidationAction):
         programme = _programme(tracker)
         product = calculator.choose_product(text, programme, language_of(tracker)) if programme else None
         return {"loan_product": product["id"]} if product else {}
+
+    async def extract_loan_term(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                domain: DomainDict) -> Dict[Text, Any]:
+        """A duration said in a sentence that the entity extractor missed ("لمدة سنة", "over a
+        year"); an answer to the duration question itself is read whole by its slot mapping."""
+        text = user_text(tracker)
+        if (tracker.get_slot("loan_term") or tracker.get_slot("requested_slot") == "loan_term"
+                or not text or text.startswith("/") or entity(tracker, "term")):
+            return {}
+        found = find_duration(text, language_of(tracker))
+        return {"loan_term": f"{found[0]} {found[1]}"} if found else {}
 
     def validate_loan_product(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                               domain: DomainDict) -> Dict[Text, Any]:

@@ -394,3 +394,22 @@ def parse_duration(text: str, lang: str) -> Optional[tuple[int, str]]:
     "1 year 6 months". A number without a unit is not a duration.
     """
     return _first_reading(text, lang, _duration_in)
+
+
+def find_duration(text: str, lang: str) -> Optional[tuple[int, str]]:
+    """The loan duration said somewhere in a sentence ("how much for 3000 over a year",
+    "لمدة سنة"), as `parse_duration` reads it, or None.
+
+    The longest run of up to `MAX_PHRASE_TOKENS` words that reads as a duration wins, so
+    "1 year 6 months" is not taken for "6 months". A single month, week or day is not taken:
+    in a sentence it says how often ("how much per month"), not for how long.
+    """
+    if not isinstance(text, str):
+        return None
+    words = [w.strip(".,;:!?؟،؛()\"'«»") for w in text[:MAX_TEXT_LENGTH].split()]
+    for size in range(min(MAX_PHRASE_TOKENS, len(words)), 0, -1):
+        for start in range(len(words) - size + 1):
+            found = parse_duration(" ".join(words[start:start + size]), lang)
+            if found is not None and found[0] > 1:
+                return found
+    return None

@@ -204,3 +204,18 @@ async def test_an_amount_given_earlier_survives_picking_the_product_by_number(as
     replies = await say(assistant, sender, '/calculate_repayment{"frequency":"months"}')
     text, _ = expected_result("sample-tn", "qard-hassan", Decimal(3000), 12, "ar")
     assert replies[-1]["text"] == text
+
+
+@pytest.mark.parametrize("language, question, payments", [
+    ("ar", "كم سأدفع إذا أخذت قرض 5000 دينار لمدة سنة", 12),
+    ("fr", "je veux emprunter 5000 sur deux ans, ça fait combien par mois ?", 24),
+])
+async def test_a_duration_in_words_in_the_first_question_is_not_asked_again(assistant, language, question,
+                                                                              payments):
+    sender = valid_number("+21625")
+    await say(assistant, sender, f'/choose_language{{"language":"{language}"}}')
+    replies = await say(assistant, sender, question)
+    assert replies[-1]["text"] == Renderer(language, "TN", "TND").gettext("utter_ask_loan_product")
+    replies = await say(assistant, sender, "1")
+    text, _ = expected_result("sample-tn", "start", Decimal(5000), payments, language)
+    assert replies[-1]["text"] == text

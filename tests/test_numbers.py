@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.numbers import LANGUAGES, fold_digits, parse_amount, parse_duration
+from bot.numbers import LANGUAGES, find_duration, fold_digits, parse_amount, parse_duration
 
 D = Decimal
 
@@ -213,11 +213,29 @@ def test_every_language_has_words_for_one_to_twelve_and_the_units():
         assert units == {"months", "weeks", "days", "years"}, lang
 
 
+@pytest.mark.parametrize("text, lang, expected", [
+    ("كم سأدفع إذا أخذت قرض 5000 دينار لمدة سنة", "ar", (12, "months")),
+    ("how much will i pay for a loan of 3000 over a year", "en", (12, "months")),
+    ("i want to borrow 20000 for two years, how much per month", "en", (24, "months")),
+    ("je veux emprunter 5000 sur deux ans", "fr", (24, "months")),
+    ("اگر ۵۰۰۰۰ افغانی برای یک سال قرض بگیرم چقدر قسط میشه", "fa", (12, "months")),
+    ("a loan of 3000 for 1 year 6 months", "en", (18, "months")),  # the longest reading
+    ("i want 5000, how much per month", "en", None),   # how often, not how long
+    ("combien par mois pour 5000", "fr", None),
+    ("how much for 5000", "en", None),                 # a number alone is not a duration
+    ("", "en", None),
+])
+def test_find_duration_in_a_sentence(text, lang, expected):
+    assert find_duration(text, lang) == expected
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=60), st.sampled_from(LANGUAGES + ("xx", "")))
 def test_arbitrary_text_never_raises(text, lang):
     amount = parse_amount(text, lang)
     duration = parse_duration(text, lang)
+    found = find_duration(text, lang)
+    assert found is None or (found[0] > 1 and found[1] in ("months", "weeks", "days"))
     assert amount is None or (isinstance(amount, Decimal) and amount >= 0)
     assert duration is None or (duration[0] > 0 and duration[1] in ("months", "weeks", "days"))
     assert isinstance(fold_digits(text), str)
