@@ -63,6 +63,18 @@ def _term(value: Any, language: str):
     return parse_duration(str(value), language) if value else None
 
 
+def _bare_count_term(value: Any, product: Optional[dict], tracker: Tracker) -> Optional[tuple[int, str]]:
+    """A number alone ("18", "١٨") answering the duration question, counted in the product's
+    payment period when the product has only one: 18 monthly payments are 18 months."""
+    if tracker.get_slot("requested_slot") != "loan_term" or not product or product.get("frequency") \
+            not in FREQUENCIES:
+        return None
+    count = parse_amount(str(value or ""), language_of(tracker))
+    if count is None or count != count.to_integral_value() or count < 1:
+        return None
+    return int(count), product["frequency"]
+
+
 class ValidateLoanForm(FormValidationAction):
     """Checks each answer of the calculator form and decides what is still missing."""
 
@@ -154,11 +166,11 @@ class ValidateLoanForm(FormValidationAction):
         """A duration ("18 months", "one year", "26 weeks") within the product's limits."""
         if _answers_product_question(tracker):
             return {"loan_term": _before_this_message(tracker, "loan_term")}
-        term = _term(value, language_of(tracker))
+        product = _product(tracker, _programme(tracker))
+        term = _term(value, language_of(tracker)) or _bare_count_term(value, product, tracker)
         if term is None:
             dispatcher.utter_message(response="utter_calc_invalid_term")
             return {"loan_term": None}
-        product = _product(tracker, _programme(tracker))
         if product is not None:
             problem = calculator.term_problem(term[0], term[1], product)
             if problem:

@@ -25,6 +25,8 @@ LANGUAGES = ("en", "fr", "ar", "fa", "ps", "ur")
 DATA_FILE = Path(__file__).parent / "data" / "number_words.yml"
 MAX_TEXT_LENGTH = 200
 MAX_PHRASE_TOKENS = 4
+# Longer than any microloan: "3000 over a year" is an amount and a year, not 3000 years.
+MAX_FOUND_DURATION = {"months": 120, "weeks": 520, "days": 3650}
 T = TypeVar("T")
 
 _ARABIC_DECIMAL = "\u066b"
@@ -402,14 +404,38 @@ def find_duration(text: str, lang: str) -> Optional[tuple[int, str]]:
 
     The longest run of up to `MAX_PHRASE_TOKENS` words that reads as a duration wins, so
     "1 year 6 months" is not taken for "6 months". A single month, week or day is not taken:
-    in a sentence it says how often ("how much per month"), not for how long.
+    in a sentence it says how often ("how much per month"), not for how long; nor is a
+    time gone by ("I came back two years ago", "منذ سنتين").
     """
     if not isinstance(text, str):
         return None
     words = [w.strip(".,;:!?؟،؛()\"'«»") for w in text[:MAX_TEXT_LENGTH].split()]
+    folded = [_normalize(word) for word in words]
+    before, after = _past_markers(lang)
+    gone_by: set[int] = set()
     for size in range(min(MAX_PHRASE_TOKENS, len(words)), 0, -1):
         for start in range(len(words) - size + 1):
-            found = parse_duration(" ".join(words[start:start + size]), lang)
-            if found is not None and found[0] > 1:
-                return found
+            end = start + size
+            found = parse_duration(" ".join(words[start:end]), lang)
+            if found is None or found[0] <= 1 or found[0] > MAX_FOUND_DURATION[found[1]] \
+                    or gone_by.intersection(range(start, end)):
+                continue
+            if any(tuple(folded[max(0, start - len(m)):start]) == m for m in before) \
+                    or any(tuple(folded[end:end + len(m)]) == m for m in after):
+                gone_by.update(range(start, end))
+                continue
+            return found
     return None
+
+
+@lru_cache(maxsize=None)
+def _past_markers(lang: str) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """The words before and after a duration that make it a time gone by ("two years ago"),
+    as normalized word tuples, for ``lang`` (number_words.yml ``past``)."""
+    primary = _languages_to_try(lang)[0]
+    past = (_data().get(primary) or {}).get("past") or {}
+
+    def phrases(key: str) -> tuple[tuple[str, ...], ...]:
+        return tuple(tuple(_normalize(str(m)).split()) for m in past.get(key) or [] if str(m).strip())
+
+    return phrases("before"), phrases("after")

@@ -219,3 +219,21 @@ async def test_a_duration_in_words_in_the_first_question_is_not_asked_again(assi
     replies = await say(assistant, sender, "1")
     text, _ = expected_result("sample-tn", "start", Decimal(5000), payments, language)
     assert replies[-1]["text"] == text
+
+
+@pytest.mark.parametrize("language, question, term", [
+    ("en", "I came back a year ago, how much would a loan of 5000 cost me per month?", "18"),
+    ("fr", "je suis rentré il y a deux ans, combien je paierai pour un prêt de 5000 ?", "18 mois"),
+    ("ar", "رجعت من سنتين، كم سأدفع إذا أخذت قرض 5000 دينار", "١٨"),  # a number alone counts payments
+])
+async def test_a_time_gone_by_is_not_taken_for_the_loan_duration(assistant, language, question, term):
+    sender = valid_number("+21625")
+    renderer = Renderer(language, "TN", "TND")
+    await say(assistant, sender, f'/choose_language{{"language":"{language}"}}')
+    replies = await say(assistant, sender, question)
+    assert replies[-1]["text"] == renderer.gettext("utter_ask_loan_product")
+    replies = await say(assistant, sender, "1")
+    assert replies[-1]["text"] == renderer.gettext("utter_ask_loan_term")
+    replies = await say(assistant, sender, term)
+    text, _ = expected_result("sample-tn", "start", Decimal(5000), 18, language)
+    assert replies[-1]["text"] == text

@@ -224,6 +224,22 @@ def test_every_language_has_words_for_one_to_twelve_and_the_units():
     ("combien par mois pour 5000", "fr", None),
     ("how much for 5000", "en", None),                 # a number alone is not a duration
     ("", "en", None),
+    # a time gone by is when they came back, not the loan's duration
+    ("I came back a year ago and need 3000", "en", None),
+    ("came back last year, need 3000", "en", None),
+    ("since two years I am home", "en", None),
+    ("I came back 2 years ago and want 3000 over 18 months", "en", (18, "months")),
+    ("je suis rentré il y a deux ans, je veux 3000", "fr", None),
+    ("rentré depuis un an, je veux 2000 sur 2 ans", "fr", (24, "months")),
+    ("رجعت من سنتين وأبغى قرض", "ar", None),
+    ("رجعت قبل سنة", "ar", None),
+    ("رجعت من سنتين، بدي 3000 على سنة", "ar", (12, "months")),  # and 3000 is no count of years
+    ("دو سال قبل برگشتم", "fa", None),
+    ("دو سال است که برگشتم، ۵۰ هزار برای دو سال", "fa", (24, "months")),
+    ("یو کال مخکې راغلم", "ps", None),
+    ("ایک سال پہلے واپس آیا", "ur", None),
+    ("pichle saal wapas aya, 50 hazar 2 saal ke liye", "ur", (24, "months")),
+    ("how much is 20 over a year", "en", (12, "months")),
 ])
 def test_find_duration_in_a_sentence(text, lang, expected):
     assert find_duration(text, lang) == expected
