@@ -72,6 +72,8 @@ def detect(text: str, languages: Iterable[str]) -> Optional[Guess]:
             language, probability = "ar", max(probability, 0.85)
         elif language == "ar" and "fa" in candidates and any(c in text for c in hints["letters"]["fa"]):
             language, probability = "fa", 0.7
+        else:
+            language, probability = _by_words(text, candidates, language, probability)
         return Guess(language, _damp(probability, len(words)))
     tokens = re.findall(r"\w+", text.lower())
     romanized = {l: sum(w in set(hints["romanized"].get(l, [])) for w in tokens) for l in languages}
@@ -81,6 +83,27 @@ def detect(text: str, languages: Iterable[str]) -> Optional[Guess]:
     latin_languages = tuple(l for l in languages if l in ("en", "fr")) or languages
     language, probability = _identifier(latin_languages).classify(text)
     return Guess(language, _damp(probability, len(words)))
+
+
+_FOLD = str.maketrans({"\u064a": "\u06cc", "\u0649": "\u06cc", "\u0643": "\u06a9", "\u200c": None,
+                       "\u200d": None, "\u0640": None})
+
+
+@lru_cache(maxsize=1)
+def _word_lists() -> Dict[str, frozenset]:
+    return {l: frozenset(str(w).translate(_FOLD) for w in words) for l, words in _hints()["words"].items()}
+
+
+def _by_words(text: str, candidates: Iterable[str], language: str, probability: float) -> Tuple[str, float]:
+    """langid's guess, unless the text's own frequent words name another candidate more often
+    than any other: "باش نحب ناخذ قرض" is Arabic, "زه غوارم پور واخلم" Pashto."""
+    tokens = [t.translate(_FOLD) for t in _WORD.findall(text)]
+    lists = _word_lists()
+    votes = {l: sum(t in lists.get(l, ()) for t in tokens) for l in candidates}
+    best = max(votes, key=votes.get)
+    if best == language or votes[best] == 0 or any(v >= votes[best] for l, v in votes.items() if l != best):
+        return language, probability
+    return best, 0.85 if votes[best] - max(v for l, v in votes.items() if l != best) >= 2 else 0.7
 
 
 def may_switch(text: str, current: str, new: str) -> bool:

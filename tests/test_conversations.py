@@ -40,6 +40,19 @@ async def test_without_a_hint_the_language_of_the_text_is_used(assistant, greeti
     assert replies[-1]["text"] == text_of("utter_greet", language)
 
 
+@pytest.mark.parametrize("first_message, language", [
+    ("شلون اقدر اخذ قرض", "ar"),        # Iraqi Arabic, which langid alone reads as Farsi
+    ("زه غوارم یو پور واخلم", "ps"),     # Pashto typed without Pashto letters
+])
+async def test_a_first_message_without_telling_letters_is_placed_by_its_words(assistant, first_message,
+                                                                                language):
+    sender = new_sender()
+    replies = await say(assistant, sender, first_message)
+    assert replies[0]["text"] == text_of("utter_language_menu", language)
+    tracker = await assistant.tracker_store.retrieve(sender)
+    assert tracker.get_slot("language") == language
+
+
 async def test_switching_language_by_name_then_by_menu_number(assistant):
     sender = new_sender()
     await say(assistant, sender, "hi", language_hint="en")
