@@ -97,7 +97,7 @@ def _word_lists() -> Dict[str, frozenset]:
 def _by_words(text: str, candidates: Iterable[str], language: str, probability: float) -> Tuple[str, float]:
     """langid's guess, unless the text's own frequent words name another candidate more often
     than any other: "باش نحب ناخذ قرض" is Arabic, "زه غوارم پور واخلم" Pashto."""
-    tokens = [t.translate(_FOLD) for t in _WORD.findall(text)]
+    tokens = _WORD.findall(text.translate(_FOLD))  # "می‌خوام" is one word
     lists = _word_lists()
     votes = {l: sum(t in lists.get(l, ()) for t in tokens) for l in candidates}
     best = max(votes, key=votes.get)

@@ -23,6 +23,9 @@ ALL = ["en", "fr", "ar", "fa", "ps", "ur"]
         ("شلون اقدر اخذ قرض", "ar"),
         ("زه غوارم یو پور واخلم", "ps"),  # Pashto typed on a Farsi keyboard
         ("ستاسو دفتر چیری دی", "ps"),
+        ("باید چی کار وکرم", "ps"),
+        ("ولی ما وام لازم داریم یعنی کم پول", "fa"),  # یعنی, کم, لازم are Farsi words too
+        ("از شنبه الی چهارشنبه باز است؟", "fa"),
     ],
 )
 def test_detects_the_language(text, language):
