@@ -39,3 +39,16 @@ def programme_of(tracker: Tracker) -> Optional[Programme]:
 def language_of(tracker: Tracker) -> str:
     """The user's language, or the default programme's language."""
     return tracker.get_slot("language") or programmes.default().default_language
+
+
+def previous_response(tracker: Tracker) -> Optional[str]:
+    """The response key of the assistant's last message before the user's latest one."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                return None
+            seen_user = True
+        elif event.get("event") == "bot" and seen_user:
+            return (event.get("metadata") or {}).get("utter_action")
+    return None

@@ -7,8 +7,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.context import language_of, programme_of, user_text
-from bot import unanswered
+from actions.context import language_of, previous_response, programme_of, user_text
+from actions.faq import answer, topic_of
+from bot import follow_ups, unanswered
 
 
 def _record(tracker: Tracker, reason: str) -> None:
@@ -18,13 +19,18 @@ def _record(tracker: Tracker, reason: str) -> None:
 
 def fallbacks_in_a_row(tracker: Tracker) -> int:
     """How many of the user's latest messages in a row the assistant did not understand,
-    this one included."""
+    this one included (one answered from the context of the previous answer was understood)."""
     count = 0
+    answered = False
     for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            if ((event.get("parse_data") or {}).get("intent") or {}).get("name") != "nlu_fallback":
+        if event.get("event") == "bot":
+            answered = answered or follow_ups.topic_of_response(
+                (event.get("metadata") or {}).get("utter_action")) is not None
+        elif event.get("event") == "user":
+            if answered or ((event.get("parse_data") or {}).get("intent") or {}).get("name") != "nlu_fallback":
                 break
             count += 1
+            answered = False
     return count
 
 
@@ -37,7 +43,13 @@ class ActionFallback(Action):
         return "action_fallback"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict]:
-        """Records the question for staff, apologises, or hands over after two in a row."""
+        """Answers a short follow-up the previous answer makes clear ("how much is it?" after a
+        grant answer); else records the question for staff, apologises, or hands over after two
+        in a row."""
+        if follow_ups.topic_of_response(previous_response(tracker)):
+            topic = topic_of(tracker, understood=False)
+            if topic is not None:
+                return answer(dispatcher, tracker, topic)
         _record(tracker, "fallback")
         count = max(fallbacks_in_a_row(tracker), 1)
         if count >= 2:

@@ -1,26 +1,37 @@
 """Answering FAQ questions with the user's programme facts, asking the country once if needed."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.context import entity, programme_of, user_text
-from bot import faq, profiles
+from actions.context import entity, previous_response, programme_of, user_text
+from bot import faq, follow_ups, profiles
 from bot import programme as programmes
 from bot.phone import country_of
 
 
-def topic_of(tracker: Tracker) -> Optional[str]:
-    """The FAQ topic of the latest message: from a menu button, else the response selector."""
+def topic_of(tracker: Tracker, understood: bool = True) -> Optional[str]:
+    """The FAQ topic of the latest message: from a menu button, else the response selector's,
+    read in the light of the answer just given ("how do I apply?" after a grant answer)."""
     topic = entity(tracker, "faq_topic")
     if not topic:
-        selector = ((tracker.latest_message or {}).get("response_selector") or {}).get("faq") or {}
-        key = ((selector.get("response") or {}).get("intent_response_key")) or ""
-        topic = key.split("/", 1)[1] if key.startswith("faq/") else None
+        previous = follow_ups.topic_of_response(previous_response(tracker))
+        topic = follow_ups.in_context(topic_ranking(tracker), previous, understood)
     return topic if topic in faq.TOPICS else None
+
+
+def topic_ranking(tracker: Tracker) -> List[Tuple[str, float]]:
+    """The FAQ topics the model saw in the latest message, best first, with their confidence."""
+    selector = ((tracker.latest_message or {}).get("response_selector") or {}).get("faq") or {}
+    ranking = [(str(r.get("intent_response_key") or ""), float(r.get("confidence") or 0.0))
+               for r in selector.get("ranking") or []]
+    if not ranking:
+        key = ((selector.get("response") or {}).get("intent_response_key")) or ""
+        ranking = [(key, float((selector.get("response") or {}).get("confidence") or 0.0))]
+    return [(key.split("/", 1)[1], confidence) for key, confidence in ranking if key.startswith("faq/")]
 
 
 def utter_answer(dispatcher: CollectingDispatcher, topic: str, programme: programmes.Programme) -> None:

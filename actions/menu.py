@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.context import entity
+from actions.context import entity, previous_response
 from actions.faq import answer
 from bot import faq
 from bot.buttons import offered_payload
@@ -32,19 +32,6 @@ class ActionShowMenu(Action):
 
 # what taking an offered step means for the intents an offer can carry (FAQ topics are answered)
 OFFERED_ACTIONS = {"request_advisor": "action_request_advisor", "calculate_repayment": "loan_form"}
-
-
-def previous_response(tracker: Tracker) -> Optional[str]:
-    """The response key of the assistant's last message before the user's latest one."""
-    seen_user = False
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            if seen_user:
-                return None
-            seen_user = True
-        elif event.get("event") == "bot" and seen_user:
-            return (event.get("metadata") or {}).get("utter_action")
-    return None
 
 
 class ActionAffirm(Action):

@@ -207,6 +207,34 @@ async def test_a_yes_to_an_answer_given_after_a_yes_follows_the_new_offer(assist
     assert await responses_to_last_message(assistant, sender) == ["utter_faq/loan_documents"]
 
 
+@pytest.mark.parametrize("language, prefix, question, follow_up, expected", [
+    ("en", "+2162", "how much is the grant?", "how do I apply", "utter_faq/grant_apply"),
+    ("en", "+2162", "how much is the grant?", "who can get it", "utter_faq/grant_eligibility"),
+    ("en", "+2162", "who can get a grant?", "how much is it", "utter_faq/grant_amount"),  # not understood alone
+    ("fa", "+9370", "کمک بلاعوض چقدر است؟", "چطور درخواست بدهم", "utter_faq/grant_apply"),
+    ("fr", "+2162", "comment demander un prêt", "quels papiers faut-il", "utter_faq/loan_documents"),
+    # a question that names its subject keeps it
+    ("en", "+2162", "how do I apply for a loan", "what documents do I need to register my business",
+     "utter_faq/registration_documents"),
+])
+async def test_a_short_follow_up_is_read_in_the_light_of_the_previous_answer(assistant, language, prefix,
+                                                                                question, follow_up, expected):
+    sender = prefix + str(uuid.uuid4().int)[:7]
+    await say(assistant, sender, "hello", language_hint=language)
+    await say(assistant, sender, question)
+    await say(assistant, sender, follow_up)
+    assert await responses_to_last_message(assistant, sender) == [expected]
+
+
+async def test_gibberish_after_an_answer_is_still_not_understood_and_counts_once(assistant):
+    sender = "+2162" + str(uuid.uuid4().int)[:7]
+    await say(assistant, sender, "hello", language_hint="en")
+    await say(assistant, sender, "who can get a grant?")
+    await say(assistant, sender, "how much is it")  # answered from the context, not a fallback
+    await say(assistant, sender, "asdfgh qwerty")
+    assert await responses_to_last_message(assistant, sender) == ["utter_fallback"]
+
+
 @pytest.mark.parametrize("hint", ["ar", None])
 async def test_tunisian_arabic_is_answered_in_arabic_not_farsi(assistant, hint):
     sender = "+2162" + str(uuid.uuid4().int)[:7]
