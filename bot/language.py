@@ -16,6 +16,8 @@ from typing import Dict, Iterable, Optional, Tuple
 
 import yaml
 
+from bot.text import normalize
+
 
 HINTS_PATH = Path(__file__).parent / "data" / "language_hints.yml"
 _ARABIC_SCRIPT = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
@@ -85,19 +87,21 @@ def detect(text: str, languages: Iterable[str]) -> Optional[Guess]:
     return Guess(language, _damp(probability, len(words)))
 
 
-_FOLD = str.maketrans({"\u064a": "\u06cc", "\u0649": "\u06cc", "\u0643": "\u06a9", "\u200c": None,
-                       "\u200d": None, "\u0640": None})
+def _fold(text: str) -> str:
+    """The model's spelling (`bot.text.normalize`: one yeh, one kaf, no tatweel) without
+    zero-width joiners, so that "می‌خوام" and "میخوام" are one word."""
+    return normalize(text).replace("\u200c", "").replace("\u200d", "")
 
 
 @lru_cache(maxsize=1)
 def _word_lists() -> Dict[str, frozenset]:
-    return {l: frozenset(str(w).translate(_FOLD) for w in words) for l, words in _hints()["words"].items()}
+    return {l: frozenset(_fold(str(w)) for w in words) for l, words in _hints()["words"].items()}
 
 
 def _by_words(text: str, candidates: Iterable[str], language: str, probability: float) -> Tuple[str, float]:
     """langid's guess, unless the text's own frequent words name another candidate more often
     than any other: "باش نحب ناخذ قرض" is Arabic, "زه غوارم پور واخلم" Pashto."""
-    tokens = _WORD.findall(text.translate(_FOLD))  # "می‌خوام" is one word
+    tokens = _WORD.findall(_fold(text))
     lists = _word_lists()
     votes = {l: sum(t in lists.get(l, ()) for t in tokens) for l in candidates}
     best = max(votes, key=votes.get)

@@ -237,3 +237,17 @@ async def test_a_time_gone_by_is_not_taken_for_the_loan_duration(assistant, lang
     replies = await say(assistant, sender, term)
     text, _ = expected_result("sample-tn", "start", Decimal(5000), 18, language)
     assert replies[-1]["text"] == text
+
+
+async def test_a_number_alone_counts_weeks_for_a_weekly_loan(assistant):
+    sender = valid_number("+92300")
+    programme = load_all()["sample-pk"]
+    renderer = Renderer("ur", programme.country, programme.currency)
+    await say(assistant, sender, '/choose_language{"language":"ur"}')
+    await say(assistant, sender, '/calculate_repayment{"loan_product":"qarz-e-hasna"}')
+    replies = await say(assistant, sender, "50000")
+    assert replies[-1]["text"] == renderer.gettext("utter_ask_loan_term")
+    replies = await say(assistant, sender, "۲۰")
+    text, schedule = expected_result("sample-pk", "qarz-e-hasna", Decimal(50000), 20, "ur")
+    assert replies[-1]["text"] == text
+    assert len(schedule.installments) == 20
